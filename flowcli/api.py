@@ -1,0 +1,179 @@
+"""The estimator: load weights -> preprocess -> network -> postprocess. Arrays in, arrays out.
+
+Pre- and post-processing are the original's (spec §1): RGB -> BGR, x 1/255, per-image means (inside the network),
+bilinear resize to the next multiples of 32, and on the way out bilinear upsampling of the half-resolution field to
+the input size with u scaled by W/W_a and v by H/H_a. A public checkpoint therefore gives the original's output at
+any image size.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .io.image import as_rgb8
+from .model import LiteFlowNet
+from .weights import Checkpoint, load_model
+
+MIN_SIZE = 32
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given (checked)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return dev
+
+
+def adapted_size(h: int, w: int) -> tuple[int, int]:
+    """The network's input size for an HxW image: each side rounded up to a multiple of 32."""
+    return int(math.ceil(h / 32.0) * 32), int(math.ceil(w / 32.0) * 32)
+
+
+def preprocess(rgb: torch.Tensor) -> torch.Tensor:
+    """NxHxWx3 uint8 RGB tensor -> Nx3xH_axW_a float BGR in [0, 1] (mean subtraction happens in the network)."""
+    n, h, w, _ = rgb.shape
+    x = rgb.permute(0, 3, 1, 2).flip(1).float().div_(255.0)
+    ha, wa = adapted_size(h, w)
+    if (ha, wa) != (h, w):
+        x = F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False)
+    return x
+
+
+def postprocess(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Nx2x(H_a/2)x(W_a/2) network output -> Nx2xHxW flow in pixels of the HxW input (spec §1.2)."""
+    ha, wa = adapted_size(h, w)
+    flow = F.interpolate(flow.float(), size=(h, w), mode="bilinear", align_corners=False)
+    scale = torch.tensor([w / wa, h / ha], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+    return flow * scale
+
+
+def _check_pair(img1: np.ndarray, img2: np.ndarray, names: tuple[str, str] = ("image 1", "image 2")):
+    a = as_rgb8(img1, name=names[0])
+    b = as_rgb8(img2, name=names[1])
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
+    if a.shape[0] < MIN_SIZE or a.shape[1] < MIN_SIZE:
+        raise ValueError(f"{names[0]}: images must be at least {MIN_SIZE}x{MIN_SIZE}, got {a.shape[1]}x{a.shape[0]}")
+    return a, b
+
+
+class Estimator:
+    """A loaded network on a device. Reuse one for many pairs; :func:`estimate_flow` keeps one per setting.
+
+    ``precision`` is ``"fp32"`` (default), or ``"fp16"``/``"bf16"`` autocast on CUDA (on CPU only ``bf16`` is
+    accepted, and it is slower than fp32 on most CPUs).
+    """
+
+    def __init__(self, weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
+                 precision: str = "fp32", model: Optional[LiteFlowNet] = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device; on CPU use fp32 (or bf16)")
+        self.precision = precision
+        if model is None:
+            model, self.checkpoint = load_model(weights)
+        else:
+            self.checkpoint = Checkpoint(state_dict={}, meta={"name": "in-memory model"})
+        self.model = model.to(self.device).eval()
+        # weights from a stage-wise run that has not reached level 2 yet say where to stop (their card says so too)
+        meta = self.checkpoint.meta
+        self.finest_level = int(meta.get("finest_level") or 2)
+        self.skip_finest_r = bool(meta.get("skip_finest_r", False))
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor) -> torch.Tensor:
+        """NxHxWx3 uint8 RGB tensors (any device) -> Nx2xHxW float32 flow on the estimator's device."""
+        h, w = rgb1.shape[1:3]
+        x1 = preprocess(rgb1.to(self.device, non_blocking=True))
+        x2 = preprocess(rgb2.to(self.device, non_blocking=True))
+        with self._autocast():
+            out = self.model(x1, x2, finest_level=self.finest_level, skip_finest_r=self.skip_finest_r)
+        return postprocess(out, h, w)
+
+    def estimate(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
+        """One pair of images (HxWx3 uint8 RGB, or gray/RGBA/16-bit/float by :mod:`flowcli.io.image`'s rule) ->
+        HxWx2 float32 flow in pixels, channel 0 horizontal."""
+        return self.estimate_batch([(img1, img2)])[0]
+
+    def estimate_batch(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]], *, batch_size: int = 8) -> list[np.ndarray]:
+        """Many pairs -> list of HxWx2 flows, in order. Pairs of one size go through the network together."""
+        checked = [_check_pair(a, b, (f"pair {i} image 1", f"pair {i} image 2")) for i, (a, b) in enumerate(pairs)]
+        results: list[Optional[np.ndarray]] = [None] * len(checked)
+        by_size: dict[tuple, list[int]] = {}
+        for i, (a, _) in enumerate(checked):
+            by_size.setdefault(a.shape, []).append(i)
+        for idx in by_size.values():
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start:start + batch_size]
+                t1 = torch.from_numpy(np.stack([checked[i][0] for i in chunk]))
+                t2 = torch.from_numpy(np.stack([checked[i][1] for i in chunk]))
+                flows = self.flow_tensor(t1, t2).permute(0, 2, 3, 1).cpu().numpy()
+                for j, i in enumerate(chunk):
+                    results[i] = np.ascontiguousarray(flows[j], dtype=np.float32)
+        return results  # type: ignore[return-value]
+
+
+_CACHE: dict[tuple, Estimator] = {}
+_LOCK = threading.Lock()
+
+
+def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
+                  precision: str = "fp32") -> Estimator:
+    """A cached :class:`Estimator` for these settings (weights are loaded once per process)."""
+    dev = resolve_device(device)
+    key = (str(weights) if weights is not None else None, str(dev), precision)
+    with _LOCK:
+        est = _CACHE.get(key)
+        if est is None:
+            est = _CACHE[key] = Estimator(weights, device=dev, precision=precision)
+        return est
+
+
+def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str | os.PathLike] = None,
+                  device: str = "auto", precision: str = "fp32") -> np.ndarray:
+    """Optical flow from ``img1`` to ``img2``.
+
+    Takes two HxWx3 uint8 RGB arrays of one size, at least 32x32 (grayscale, RGBA, 16-bit and float [0, 1] arrays
+    are converted by the rule in :mod:`flowcli.io.image`). Returns HxWx2 float32 flow in pixels of the input,
+    channel 0 horizontal (x), so that ``img2[y + v, x + u] ~ img1[y, x]``.
+
+    ``weights``: a public LiteFlowNet checkpoint, a flowcli checkpoint, or None for the bundled weights.
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``precision``: ``"fp32"``, or ``"fp16"``/``"bf16"``
+    autocast on CUDA. Runs without gradients.
+    """
+    return get_estimator(weights, device=device, precision=precision).estimate(img1, img2)
+
+
+def estimate_flow_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, weights: Optional[str | os.PathLike] = None,
+                        device: str = "auto", precision: str = "fp32", batch_size: int = 8) -> list[np.ndarray]:
+    """:func:`estimate_flow` for many pairs at once (batched on the device); returns the flows in order."""
+    return get_estimator(weights, device=device, precision=precision).estimate_batch(pairs, batch_size=batch_size)

@@ -1,0 +1,5 @@
+"""Training: the paper's loss and stage-wise schedule, checkpoints with exact resume, DDP under torchrun."""
+from .config import Stage, TrainConfig, load_config
+from .loop import export_weights, train
+
+__all__ = ["Stage", "TrainConfig", "load_config", "train", "export_weights"]

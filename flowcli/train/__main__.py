@@ -1,0 +1,26 @@
+"""``python -m flowcli.train CONFIG RUN_DIR``: the trainer without the CLI (``flowcli train`` is the same)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import load_config
+from .loop import train
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m flowcli.train")
+    p.add_argument("config")
+    p.add_argument("run_dir")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-steps", type=int, default=None)
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    train(cfg, args.run_dir, device=args.device, max_steps=args.max_steps,
+          on_log=lambda r: print(json.dumps(r), file=sys.stderr, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Training batches: dataset samples -> augmented crops -> BGR float tensors.
+
+A sample is a pure function of ``(seed, global index)``; the batch of step ``t`` on rank ``r`` of ``W`` holds
+indices ``(t*W + r)*B .. (t*W + r)*B + B - 1``. That is what makes resume exact and keeps DDP ranks on disjoint data.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from ..data.augment import augment_pair
+from ..data.synthetic import SyntheticFlow
+from .config import TrainConfig
+
+UNBOUNDED = 10 ** 12  # synthetic data never repeats within any run we can afford
+
+
+def _to_tensor_bgr(img: np.ndarray) -> torch.Tensor:
+    arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr[:, :, ::-1].transpose(2, 0, 1)))
+
+
+def collate(samples: list[dict]) -> dict:
+    """Samples (RGB uint8 or float [0, 1]) -> {img1, img2: Nx3xHxW BGR [0,1]; flow Nx2xHxW; valid NxHxW bool}."""
+    out = {"img1": torch.stack([_to_tensor_bgr(s["img1"]) for s in samples]),
+           "img2": torch.stack([_to_tensor_bgr(s["img2"]) for s in samples]),
+           "flow": torch.stack([torch.from_numpy(np.ascontiguousarray(s["flow"].transpose(2, 0, 1))) for s in samples])}
+    valid = [s.get("valid") if s.get("valid") is not None else np.isfinite(s["flow"]).all(2) for s in samples]
+    out["valid"] = torch.stack([torch.from_numpy(np.ascontiguousarray(v)) for v in valid])
+    out["flow"] = torch.nan_to_num(out["flow"], nan=0.0)
+    return out
+
+
+class TrainSource:
+    """Draws sample ``index`` for training: the configured dataset, then the spec §6.4 augmentations."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self._datasets: dict = {}
+
+    def dataset(self, crop: tuple[int, int]):
+        key = tuple(crop)
+        if key not in self._datasets:
+            if self.config.data == "synthetic":
+                # render a margin beyond the crop so that zoom/rotation/translation keep the crop inside
+                h, w = crop
+                size = (int(h * 1.25) // 8 * 8, int(w * 1.25) // 8 * 8)
+                self._datasets[key] = SyntheticFlow(size, seed=self.config.seed, length=UNBOUNDED)
+            else:
+                from ..data.datasets import open_dataset
+
+                self._datasets[key] = open_dataset(self.config.data, self.config.data_root, self.config.data_split)
+        return self._datasets[key]
+
+    def sample(self, index: int, crop: tuple[int, int]) -> dict:
+        ds = self.dataset(crop)
+        s = ds[index % len(ds)]
+        rng = np.random.default_rng([self.config.seed, 7, index])
+        return augment_pair(s, rng, crop=tuple(crop), strength=self.config.augment_strength)
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """Yields the batches of steps ``start_step, start_step + 1, ...`` for one rank; with DataLoader workers, worker
+    ``k`` of ``n`` makes steps ``k, k + n, ...`` and the loader's round-robin order restores the sequence."""
+
+    def __init__(self, config: TrainConfig, *, start_step: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.config, self.start, self.rank, self.world = config, start_step, rank, world
+
+    def batch(self, step: int, source: Optional[TrainSource] = None) -> dict:
+        source = source or TrainSource(self.config)
+        _, stage, _ = self.config.stage_at(step)
+        crop = tuple(stage.crop or self.config.crop)
+        bsz = stage.batch or self.config.batch
+        first = (step * self.world + self.rank) * bsz
+        return collate([source.sample(first + j, crop) for j in range(bsz)])
+
+    def __iter__(self) -> Iterator[dict]:
+        info = torch.utils.data.get_worker_info()
+        k, n = (info.id, info.num_workers) if info else (0, 1)
+        source = TrainSource(self.config)
+        step = self.start + k
+        while True:
+            yield self.batch(step, source)
+            step += n
+
+
+def validation_batches(config: TrainConfig, batch: int = 8) -> list[dict]:
+    """A fixed synthetic validation set (a seed no training run uses), un-augmented, at the run's crop size."""
+    ds = SyntheticFlow(tuple(config.crop), seed=config.seed + 1_000_003, length=config.validate_pairs)
+    samples = [ds[i] for i in range(len(ds))]
+    return [collate(samples[i:i + batch]) for i in range(0, len(samples), batch)]

@@ -1,0 +1,234 @@
+"""The training loop: stage-wise schedule, Adam as in Caffe, checkpoints with exact resume, JSONL metrics,
+and DistributedDataParallel when started under ``torchrun``."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..model import LiteFlowNet, build_liteflownet
+from ..weights import read_checkpoint, save_checkpoint, load_into
+from .config import Stage, TrainConfig
+from .data import BatchStream, validation_batches
+from .loss import endpoint_error, multiscale_loss
+
+RUN_STATE = "last.pt"
+METRICS = "metrics.jsonl"
+
+
+def is_fixed(name: str) -> bool:
+    """Tensors that Caffe keeps fixed (lr_mult 0, spec §6.2): bilinear deconvolutions, the R unit's scale convs and
+    the bias of its distance convs."""
+    return (".upflow." in name or ".upcorr." in name or ".scale_x." in name or ".scale_y." in name
+            or (".dist." in name and name.endswith(".bias")))
+
+
+def unit_level(name: str) -> Optional[tuple[int, str]]:
+    """(level, unit) of a NetE parameter name, or None for NetC."""
+    parts = name.split(".")
+    if parts[0] in ("matching", "subpixel", "regularization"):
+        return int(parts[1]) + 2, parts[0][0].upper()
+    return None
+
+
+def set_trainable(model: LiteFlowNet, stage: Stage) -> None:
+    """Only the units the stage runs (levels >= finest_level, minus R at the finest level when skipped) learn."""
+    for name, p in model.named_parameters():
+        lu = unit_level(name)
+        active = True
+        if lu is not None:
+            level, unit = lu
+            active = level >= stage.finest_level and not (stage.skip_finest_r and level == stage.finest_level and unit == "R")
+        p.requires_grad_(active and not is_fixed(name))
+
+
+def copy_from_coarser(model: LiteFlowNet, level: int) -> int:
+    """Initialise level ``level``'s units from level ``level + 1`` wherever tensor shapes agree (as [MM] does when
+    a level is added); returns how many tensors were copied."""
+    sd = model.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for unit in ("matching", "subpixel", "regularization"):
+            dst_prefix, src_prefix = f"{unit}.{level - 2}.", f"{unit}.{level - 1}."
+            for key, value in sd.items():
+                if key.startswith(dst_prefix) and not is_fixed(key):
+                    src = src_prefix + key[len(dst_prefix):]
+                    if src in sd and sd[src].shape == value.shape:
+                        value.copy_(sd[src])
+                        copied += 1
+    return copied
+
+
+def make_optimizer(model: torch.nn.Module, stage: Stage, weight_decay: float) -> torch.optim.Adam:
+    """Adam (beta 0.9/0.999, eps 1e-8); L2 decay added to the gradient of weights, not biases (spec §6.2)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if name.endswith(".bias") else decay).append(p)
+    return torch.optim.Adam([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=stage.lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+def stage_lr(stage: Stage, step_in_stage: int) -> float:
+    return stage.lr * 0.5 ** sum(1 for m in stage.milestones if step_in_stage >= m)
+
+
+class _Dist:
+    """World facts, from torchrun's environment."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world > 1
+
+    def device(self, requested: str) -> torch.device:
+        if requested == "auto":
+            requested = "cuda" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(requested)
+        if dev.type == "cuda" and self.enabled:
+            dev = torch.device("cuda", self.local_rank)
+        return dev
+
+    def init(self, device: torch.device) -> None:
+        if self.enabled and not dist.is_initialized():
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig) -> None:
+    from ..io.atomic import atomic_path
+
+    state = {"format": "flowcli-run", "version": 1, "step": step, "stage": stage_index,
+             "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max_steps: Optional[int] = None,
+          on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None) -> dict:
+    """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, or ``stop()``
+    says so. Returns the last log record. Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
+    samples are a pure function of (seed, index) and the optimizer state is restored."""
+    run_dir = Path(run_dir)
+    world = _Dist()
+    dev = world.device(device)
+    world.init(dev)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    main_rank = world.rank == 0
+    if main_rank:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = build_liteflownet()
+    start, saved_opt, saved_stage = 0, None, -1
+    state_path = run_dir / RUN_STATE
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        start, saved_opt, saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
+    elif config.init:
+        ckpt = read_checkpoint(config.init)
+        load_into(model, ckpt)
+        start = int(ckpt.meta.get("train_step") or 0)
+    model.to(dev).train()
+
+    end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
+    val = validation_batches(config) if main_rank and config.validate_every else None
+    record: dict = {"step": start}
+    stage_index, net, opt = -1, model, None
+    t_last, steps_since = time.time(), 0
+    stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.world),
+                                              batch_size=None, num_workers=config.workers))
+    for step in range(start, end):
+        idx, stage, in_stage = config.stage_at(step)
+        if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
+            stage_index = idx
+            set_trainable(model, stage)
+            if in_stage == 0 and idx > 0 and stage.copy_from_coarser and stage.finest_level < config.stages[idx - 1].finest_level:
+                copy_from_coarser(model, stage.finest_level)
+            net = model
+            if world.enabled:
+                net = torch.nn.parallel.DistributedDataParallel(
+                    model, device_ids=[dev.index] if dev.type == "cuda" else None)
+            opt = make_optimizer(model, stage, config.weight_decay)
+            if saved_opt is not None and saved_stage == idx and in_stage > 0:
+                opt.load_state_dict(saved_opt)
+            saved_opt = None
+        for group in opt.param_groups:
+            group["lr"] = stage_lr(stage, in_stage)
+        batch = next(stream)
+        img1, img2 = batch["img1"].to(dev, non_blocking=True), batch["img2"].to(dev, non_blocking=True)
+        flow, valid = batch["flow"].to(dev, non_blocking=True), batch["valid"].to(dev, non_blocking=True)
+        outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r, return_all=True)
+        loss = multiscale_loss(outputs, flow, valid, eps=config.charbonnier_eps, q=config.charbonnier_q)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps_since += 1
+        done = step + 1
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at step {done}")
+        if main_rank and (done % config.log_every == 0 or done == end):
+            with torch.no_grad():
+                epe = endpoint_error(outputs["flow"].detach(), flow, valid).item()
+            now = time.time()
+            record = {"step": done, "stage": idx, "finest_level": stage.finest_level, "loss": round(loss.item(), 5),
+                      "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"],
+                      "steps_per_s": round(steps_since / max(now - t_last, 1e-9), 4), "time": round(now, 1)}
+            t_last, steps_since = now, 0
+            if val is not None and (done % config.validate_every == 0 or done == end):
+                record["val_epe"] = round(validate(model, val, stage), 4)
+                model.train()
+            with open(run_dir / METRICS, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if on_log:
+                on_log(record)
+        if main_rank and (done % config.checkpoint_every == 0 or done == end):
+            _save_run(state_path, model, opt, done, idx, config)
+            if config.keep_every and done % config.keep_every == 0:
+                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config)
+        if stop is not None and stop():
+            if main_rank:
+                _save_run(state_path, model, opt, done, idx, config)
+            break
+    if world.enabled:
+        dist.barrier()
+    return record
+
+
+@torch.no_grad()
+def validate(model: LiteFlowNet, batches: list, stage: Stage) -> float:
+    """Mean EPE (pixels) on a fixed set of synthetic pairs, at the stage's finest level."""
+    model.eval()
+    dev = next(model.parameters()).device
+    errs = []
+    for b in batches:
+        out = model(b["img1"].to(dev), b["img2"].to(dev), finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r)
+        errs.append(endpoint_error(out, b["flow"].to(dev), b["valid"].to(dev)).item())
+    return float(np.mean(errs))
+
+
+def export_weights(run_dir_or_state: str | Path, dst: str | Path, *, name: str, meta: Optional[dict] = None,
+                   half: bool = True) -> Path:
+    """Turn a run state (``last.pt`` or a ``step_*.pt``) into a bundled-weights checkpoint; ``meta`` adds card
+    facts (training data, hardware, wall time, metrics). Records the finest trained level so inference stops there."""
+    path = Path(run_dir_or_state)
+    if path.is_dir():
+        path = path / RUN_STATE
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = TrainConfig.from_dict(state["config"])
+    _, stage, _ = config.stage_at(max(0, state["step"] - 1))
+    info = {"name": name, "train_step": state["step"], "finest_level": stage.finest_level,
+            "skip_finest_r": stage.skip_finest_r, "training_data": config.data, "schedule": state["config"]["stages"],
+            **(meta or {})}
+    return save_checkpoint(dst, state["model"], info, half=half)

@@ -1,0 +1,95 @@
+"""Tests of the procedural dataset: format, determinism, and that its ground truth is exact."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from flowcli.data.synthetic import SyntheticFlow
+
+
+def backward_warp(img2: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """img2 sampled at x + flow(x) (bilinear): what frame 1 should look like."""
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(img2, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def photometric_errors(sample: dict) -> tuple:
+    """(mean abs error of warped img2 vs img1 on visible valid pixels, same without warping)."""
+    img1 = sample["img1"].astype(np.float32)
+    warped = backward_warp(sample["img2"], sample["flow"]).astype(np.float32)
+    keep = sample["valid"] & ~sample["occ"]
+    err = np.abs(warped - img1).mean(axis=2)[keep].mean()
+    raw = np.abs(sample["img2"].astype(np.float32) - img1).mean(axis=2)[keep].mean()
+    return float(err), float(raw)
+
+
+def test_sample_format():
+    ds = SyntheticFlow((96, 128), seed=3, length=5)
+    assert len(ds) == 5
+    s = ds[2]
+    assert s["img1"].shape == (96, 128, 3) and s["img1"].dtype == np.uint8
+    assert s["img2"].shape == (96, 128, 3) and s["img2"].dtype == np.uint8
+    assert s["flow"].shape == (96, 128, 2) and s["flow"].dtype == np.float32
+    assert s["valid"].dtype == bool and s["valid"].all()
+    assert s["occ"].shape == (96, 128) and s["occ"].dtype == bool
+    assert s["name"] == "synthetic/3/0000002" and s["sequence"] == ""
+    assert np.isfinite(s["flow"]).all()
+    with pytest.raises(IndexError):
+        ds[5]
+    assert [x["name"] for x in ds] == [f"synthetic/3/{i:07d}" for i in range(5)]
+
+
+def test_deterministic_for_seed_and_index():
+    a = SyntheticFlow((64, 96), seed=7)
+    b = SyntheticFlow((64, 96), seed=7)
+    c = SyntheticFlow((64, 96), seed=8)
+    for key in ("img1", "img2", "flow", "occ"):
+        np.testing.assert_array_equal(a[4][key], b[4][key])
+    assert not np.array_equal(a[4]["img1"], a[5]["img1"])
+    assert not np.array_equal(a[4]["img1"], c[4]["img1"])
+
+
+def test_default_size_and_motion_range():
+    ds = SyntheticFlow(seed=0)
+    s = ds[0]
+    assert s["img1"].shape == (320, 448, 3)
+    mags = np.concatenate([np.linalg.norm(ds[i]["flow"], axis=2).ravel() for i in range(6)])
+    # FlyingChairs-like: mostly up to ~30 px, a tail of larger ones, never absurd.
+    assert 3.0 < np.median(mags) < 20.0
+    assert np.percentile(mags, 90) < 50.0
+    assert mags.max() < 200.0
+
+
+def test_warping_frame2_by_gt_reproduces_frame1():
+    ds = SyntheticFlow(seed=11)
+    errs, raws = [], []
+    for i in range(4):
+        s = ds[i]
+        assert 0.0 < s["occ"].mean() < 0.5  # layers do occlude, but most pixels stay visible
+        err, raw = photometric_errors(s)
+        errs.append(err)
+        raws.append(raw)
+    assert np.mean(errs) < 3.0, errs
+    assert max(errs) < 4.5, errs
+    assert np.mean(raws) > 4 * np.mean(errs), (raws, errs)
+
+
+def test_occlusion_mask_marks_mismatches():
+    # On occluded pixels the warped frame 2 shows another surface: far larger errors there.
+    s = SyntheticFlow(seed=2)[1]
+    warped = backward_warp(s["img2"], s["flow"]).astype(np.float32)
+    err = np.abs(warped - s["img1"].astype(np.float32)).mean(axis=2)
+    assert s["occ"].sum() > 100
+    assert err[s["occ"]].mean() > 3 * err[~s["occ"]].mean()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="size"):
+        SyntheticFlow((8, 8))
+    with pytest.raises(ValueError, match="layers"):
+        SyntheticFlow(min_layers=5, max_layers=2)
+    with pytest.raises(ValueError, match="seed"):
+        SyntheticFlow(seed=-1)

@@ -1,0 +1,101 @@
+"""estimate_flow: the original pre/post-processing, input conversion, errors, batching."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from flowcli.api import Estimator, adapted_size, estimate_flow, estimate_flow_batch
+from flowcli.model import LiteFlowNet
+from flowcli.weights import public_to_internal
+from tests.conftest import textured_image
+
+
+@pytest.fixture(scope="module")
+def fixture(fixtures_dir):
+    return torch.load(fixtures_dir / "liteflownet_parity_64x96.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory, fixture):
+    path = tmp_path_factory.mktemp("w") / "network-default.pytorch"
+    torch.save(fixture["state_dict"], path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(fixture):
+    m = LiteFlowNet()
+    m.load_state_dict({public_to_internal(k): v for k, v in fixture["state_dict"].items()})
+    return m.eval()
+
+
+def to_rgb8(bgr):
+    return (bgr[0].flip(0).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def test_multiple_of_32_matches_network_output_upsampled(fixture, ckpt_path):
+    img1, img2 = to_rgb8(fixture["image1_bgr"]), to_rgb8(fixture["image2_bgr"])
+    flow = estimate_flow(img1, img2, weights=ckpt_path, device="cpu")
+    assert flow.shape == (64, 96, 2) and flow.dtype == np.float32
+    # the fixture images are floats; rounding them to uint8 moves the result a little
+    ref = F.interpolate(fixture["flow"], size=(64, 96), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    assert np.abs(flow - ref).mean() < 0.05
+
+
+def test_other_size_follows_original_pipeline(model):
+    """Written out independently: BGR/255, resize to 64x96, network, upsample, per-axis scale."""
+    img1, img2 = textured_image(50, 70, 1), textured_image(50, 70, 2)
+    est = Estimator(model=model, device="cpu")
+    flow = est.estimate(img1, img2)
+
+    def prep(img):
+        t = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() * (1.0 / 255.0)
+        return F.interpolate(t, size=(64, 96), mode="bilinear", align_corners=False)
+
+    with torch.no_grad():
+        raw = model(prep(img1), prep(img2))
+    ref = F.interpolate(raw, size=(50, 70), mode="bilinear", align_corners=False)
+    ref[:, 0] *= 70 / 96
+    ref[:, 1] *= 50 / 64
+    np.testing.assert_allclose(flow, ref[0].permute(1, 2, 0).numpy(), atol=1e-4)
+    assert adapted_size(50, 70) == (64, 96) and adapted_size(436, 1024) == (448, 1024)
+
+
+def test_input_conversions(model):
+    est = Estimator(model=model, device="cpu")
+    rgb1, rgb2 = textured_image(64, 64, 3), textured_image(64, 64, 4)
+    base = est.estimate(rgb1, rgb2)
+    rgba = [np.dstack([im, np.full(im.shape[:2], 7, np.uint8)]) for im in (rgb1, rgb2)]
+    np.testing.assert_array_equal(est.estimate(*rgba), base)
+    wide = [im.astype(np.uint16) * 257 for im in (rgb1, rgb2)]
+    np.testing.assert_array_equal(est.estimate(*wide), base)
+    gray = [im[:, :, 1] for im in (rgb1, rgb2)]
+    np.testing.assert_array_equal(est.estimate(*gray), est.estimate(*[np.dstack([g] * 3) for g in gray]))
+
+
+def test_errors(model):
+    est = Estimator(model=model, device="cpu")
+    with pytest.raises(ValueError, match="differ in size: 64x48 vs 64x40"):
+        est.estimate(textured_image(48, 64), textured_image(40, 64))
+    with pytest.raises(ValueError, match="at least 32x32"):
+        est.estimate(textured_image(20, 64), textured_image(20, 64))
+    with pytest.raises(ValueError, match="shape"):
+        est.estimate(np.zeros((40, 40, 5), np.uint8), np.zeros((40, 40, 5), np.uint8))
+    with pytest.raises(ValueError, match="precision"):
+        Estimator(model=model, device="cpu", precision="fp8")
+    with pytest.raises(ValueError, match="device"):
+        Estimator(model=model, device="tpu")
+
+
+def test_batch_equals_singles(model, ckpt_path):
+    pairs = [(textured_image(64, 96, i), textured_image(64, 96, i + 10)) for i in range(3)]
+    pairs.append((textured_image(40, 50, 7), textured_image(40, 50, 8)))
+    batched = estimate_flow_batch(pairs, weights=ckpt_path, device="cpu", batch_size=2)
+    for (a, b), f in zip(pairs, batched):
+        np.testing.assert_allclose(f, estimate_flow(a, b, weights=ckpt_path, device="cpu"), atol=1e-4)
+
+
+def test_no_gradients_are_recorded(model):
+    est = Estimator(model=model, device="cpu")
+    out = est.flow_tensor(torch.from_numpy(textured_image(64, 64, 1))[None], torch.from_numpy(textured_image(64, 64, 2))[None])
+    assert not out.requires_grad

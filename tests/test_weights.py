@@ -1,0 +1,113 @@
+"""Checkpoint loading: both public key spellings, the project format, refusal of code and of broken files."""
+import pickle
+
+import pytest
+import torch
+
+from flowcli.model import LiteFlowNet
+from flowcli.weights import (CheckpointError, bundled_path, convert_public_checkpoint, internal_to_public,
+                             load_model, read_checkpoint, save_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def fixture(fixtures_dir):
+    return torch.load(fixtures_dir / "liteflownet_parity_64x96.pt", weights_only=True)
+
+
+@pytest.fixture
+def public_ckpt(tmp_path, fixture):
+    path = tmp_path / "network-default.pytorch"
+    torch.save(fixture["state_dict"], path)
+    return path
+
+
+def _flow(model, fixture):
+    with torch.no_grad():
+        return model(fixture["image1_bgr"], fixture["image2_bgr"])
+
+
+@pytest.mark.parametrize("spelling", ["module", "net"])
+def test_public_checkpoint_in_either_spelling(tmp_path, fixture, spelling):
+    sd = {k.replace("module", spelling) if spelling == "net" else k: v for k, v in fixture["state_dict"].items()}
+    assert any(k.startswith("netFeatures.netOne") for k in sd) == (spelling == "net")
+    path = tmp_path / "ckpt.pytorch"
+    torch.save(sd, path)
+    model, ckpt = load_model(path)
+    assert ckpt.kind == "public"
+    assert (_flow(model, fixture) - fixture["flow"]).abs().max() < 1e-3
+
+
+def test_convert_then_load_gives_same_output(tmp_path, public_ckpt, fixture):
+    dst = convert_public_checkpoint(public_ckpt, tmp_path / "converted.pt", name="fixture")
+    ckpt = read_checkpoint(dst)
+    assert ckpt.kind == "flowcli" and ckpt.meta["name"] == "fixture" and "preprocessing" in ckpt.meta
+    model, _ = load_model(dst)
+    assert (_flow(model, fixture) - fixture["flow"]).abs().max() < 1e-3
+
+
+def test_fp16_checkpoint_loads_as_float32(tmp_path, fixture):
+    sd = {k: v for k, v in LiteFlowNet().state_dict().items()}
+    save_checkpoint(tmp_path / "h.pt", sd, {"name": "half"}, half=True)
+    raw = torch.load(tmp_path / "h.pt", weights_only=True)
+    assert raw["state_dict"]["features.levels.0.0.weight"].dtype == torch.float16
+    ckpt = read_checkpoint(tmp_path / "h.pt")
+    assert ckpt.state_dict["features.levels.0.0.weight"].dtype == torch.float32
+
+
+def test_missing_extra_and_misshaped_tensors_are_named(tmp_path, fixture):
+    sd = dict(fixture["state_dict"])
+    del sd["moduleMatching.0.moduleMain.6.bias"]
+    sd["moduleExtra.weight"] = torch.zeros(1)
+    sd["moduleSubpixel.4.moduleMain.0.weight"] = torch.zeros(3, 3)
+    path = tmp_path / "bad.pytorch"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg
+    assert "1 missing: matching.0.main.6.bias" in msg
+    assert "1 unexpected: moduleExtra.weight" in msg
+    assert "1 misshaped: subpixel.4.main.0.weight (3, 3)" in msg
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run code",))
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused") as err:
+        read_checkpoint(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_empty_and_garbage_files(tmp_path, public_ckpt):
+    data = public_ckpt.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "garbage.pt").write_bytes(pickle.dumps([1, 2, 3]) * 3 + b"\x00junk")
+    for name in ("trunc.pt", "empty.pt", "garbage.pt"):
+        with pytest.raises(CheckpointError) as err:
+            load_model(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        read_checkpoint(tmp_path / "nope.pt")
+
+
+def test_missing_bundled_weights_say_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWCLI_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(CheckpointError, match="no bundled weights"):
+        bundled_path()
+
+
+def test_key_names_round_trip():
+    for key in LiteFlowNet().state_dict():
+        assert read_key(internal_to_public(key)) == key
+        assert read_key(internal_to_public(key, "net")) == key
+
+
+def read_key(k):
+    from flowcli.weights import public_to_internal
+    return public_to_internal(k)
