@@ -41,6 +41,7 @@ class TrainConfig:
     data: str = "synthetic"
     data_root: Optional[str] = None
     data_split: Optional[str] = None
+    data_length: Optional[int] = None  # cap the synthetic set (a small fixed set, e.g. to overfit in tests)
     crop: list[int] = field(default_factory=lambda: [192, 256])
     batch: int = 8
     weight_decay: float = 4e-4

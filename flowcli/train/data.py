@@ -47,7 +47,8 @@ class TrainSource:
                 # render a margin beyond the crop so that zoom/rotation/translation keep the crop inside
                 h, w = crop
                 size = (int(h * 1.25) // 8 * 8, int(w * 1.25) // 8 * 8)
-                self._datasets[key] = SyntheticFlow(size, seed=self.config.seed, length=UNBOUNDED)
+                self._datasets[key] = SyntheticFlow(size, seed=self.config.seed,
+                                                    length=self.config.data_length or UNBOUNDED)
             else:
                 from ..data.datasets import open_dataset
 
@@ -58,6 +59,8 @@ class TrainSource:
         ds = self.dataset(crop)
         s = ds[index % len(ds)]
         rng = np.random.default_rng([self.config.seed, 7, index])
+        if self.config.augment_strength == 0 and s["img1"].shape[:2] == tuple(crop):
+            return s
         return augment_pair(s, rng, crop=tuple(crop), strength=self.config.augment_strength)
 
 

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -113,10 +114,16 @@ def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, 
         torch.save(state, tmp)
 
 
+@dataclass
+class TrainResult:
+    last: dict  # the last log record
+    model: LiteFlowNet  # the trained network (on its device)
+
+
 def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max_steps: Optional[int] = None,
-          on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None) -> dict:
+          on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None) -> TrainResult:
     """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, or ``stop()``
-    says so. Returns the last log record. Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
+    says so. Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
     samples are a pure function of (seed, index) and the optimizer state is restored."""
     run_dir = Path(run_dir)
     world = _Dist()
@@ -203,7 +210,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             break
     if world.enabled:
         dist.barrier()
-    return record
+    return TrainResult(last=record, model=model)
 
 
 @torch.no_grad()

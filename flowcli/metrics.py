@@ -1,0 +1,272 @@
+"""Optical-flow error metrics, per image and aggregated the way each benchmark does (numpy only).
+
+Per image (plain functions, plain numbers):
+
+* :func:`epe` - HxW end-point error ``|flow - gt|``.
+* :func:`aee` - average end-point error over the valid pixels.
+* :func:`accuracy` - fraction of valid pixels with EPE below ``px`` (1, 3, 5 px are usual).
+* :func:`fl_all` - KITTI's outlier rate: fraction of valid pixels with EPE > 3 px **and**
+  EPE > 5 % of the ground-truth magnitude.
+
+Over a split, :class:`MetricAccumulator` keeps per-image sums (:class:`ImageStats`) and combines
+them as the benchmark does:
+
+* ``kind="sintel"`` (also FlyingChairs, FlyingThings3D): every pixel of the split weighs the same,
+  so AEE = sum of all EPEs / number of valid pixels.
+* ``kind="kitti"`` (also Middlebury): every image weighs the same, so AEE = mean of the per-image
+  AEEs; Fl-all is pooled over all valid pixels of the split (as the KITTI devkit does).
+
+Accuracies (``acc1``/``acc3``/``acc5``) are always pooled over pixels.  Where an occlusion mask is
+given (True = occluded), ``aee_noc``/``aee_occ`` (and ``fl_noc``) are aggregated by the same rule.
+All functions take ``flow`` and ``gt`` as HxWx2 arrays and optional HxW bool masks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
+__all__ = [
+    "epe",
+    "aee",
+    "accuracy",
+    "fl_all",
+    "outliers",
+    "ImageStats",
+    "image_stats",
+    "MetricAccumulator",
+    "KINDS",
+    "THRESHOLDS",
+]
+
+# Accuracy thresholds in pixels reported by the accumulator.
+THRESHOLDS = (1, 3, 5)
+# Benchmark name -> aggregation rule ("pixel": pixel-weighted, "image": mean of per-image means).
+KINDS = {
+    "sintel": "pixel",
+    "chairs": "pixel",
+    "things": "pixel",
+    "synthetic": "pixel",
+    "pixel": "pixel",
+    "kitti": "image",
+    "kitti2012": "image",
+    "kitti2015": "image",
+    "middlebury": "image",
+    "folder": "image",
+    "image": "image",
+}
+
+
+def _check(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
+    """Validate shapes; return the valid mask (all True when None) as a bool array."""
+    flow = np.asarray(flow)
+    gt = np.asarray(gt)
+    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape != gt.shape:
+        raise ValueError(f"metrics: flow and gt must both be HxWx2 of one size, got {flow.shape} and {gt.shape}")
+    if valid is None:
+        return np.ones(flow.shape[:2], bool)
+    valid = np.asarray(valid)
+    if valid.shape != flow.shape[:2]:
+        raise ValueError(f"metrics: mask must be HxW = {flow.shape[:2]}, got {valid.shape}")
+    return valid.astype(bool, copy=False)
+
+
+def epe(flow: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """End-point error per pixel: HxW float32 ``sqrt((u - u_gt)^2 + (v - v_gt)^2)``."""
+    _check(flow, gt, None)
+    d = np.asarray(flow, np.float32) - np.asarray(gt, np.float32)
+    return np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
+
+
+def aee(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None) -> float:
+    """Average end-point error over valid pixels (all pixels when ``valid`` is None); NaN if none."""
+    v = _check(flow, gt, valid)
+    n = int(v.sum())
+    return float(epe(flow, gt)[v].sum(dtype=np.float64) / n) if n else math.nan
+
+
+def accuracy(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None, px: float = 3.0) -> float:
+    """Fraction of valid pixels whose EPE is below ``px`` pixels; NaN if there are none."""
+    v = _check(flow, gt, valid)
+    n = int(v.sum())
+    return float(np.count_nonzero(epe(flow, gt)[v] < px) / n) if n else math.nan
+
+
+def outliers(flow: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """HxW bool, KITTI's outlier test: EPE > 3 px and EPE > 0.05 * |gt|."""
+    e = epe(flow, gt)
+    g = np.asarray(gt, np.float32)
+    mag = np.sqrt(g[..., 0] * g[..., 0] + g[..., 1] * g[..., 1])
+    return (e > 3.0) & (e > 0.05 * mag)
+
+
+def fl_all(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None) -> float:
+    """KITTI Fl-all: fraction (0..1, not %) of valid pixels that are outliers; NaN if none valid."""
+    v = _check(flow, gt, valid)
+    n = int(v.sum())
+    return float(np.count_nonzero(outliers(flow, gt)[v]) / n) if n else math.nan
+
+
+@dataclass
+class ImageStats:
+    """Sums for one image, enough to aggregate any way: counts and EPE sums over masks.
+
+    ``n``/``epe_sum``/``n_outliers``/``n_below`` cover the valid pixels; the ``_noc``/``_occ``
+    fields cover valid non-occluded/occluded pixels and stay 0 when there was no occlusion mask
+    (``has_occ`` False).  ``n_below[i]`` counts pixels with EPE < ``THRESHOLDS[i]``.
+    """
+
+    name: str = ""
+    sequence: str = ""
+    n: int = 0
+    epe_sum: float = 0.0
+    n_outliers: int = 0
+    n_below: tuple = (0, 0, 0)
+    has_occ: bool = False
+    n_noc: int = 0
+    epe_sum_noc: float = 0.0
+    n_outliers_noc: int = 0
+    n_occ: int = 0
+    epe_sum_occ: float = 0.0
+
+    def as_dict(self) -> dict:
+        """The per-image metrics as plain numbers (None where not defined)."""
+        return {
+            "name": self.name,
+            "sequence": self.sequence,
+            "pixels": self.n,
+            "aee": _ratio(self.epe_sum, self.n),
+            "fl_all": _ratio(self.n_outliers, self.n),
+            **{f"acc{t}": _ratio(c, self.n) for t, c in zip(THRESHOLDS, self.n_below)},
+            "aee_noc": _ratio(self.epe_sum_noc, self.n_noc) if self.has_occ else None,
+            "aee_occ": _ratio(self.epe_sum_occ, self.n_occ) if self.has_occ else None,
+            "fl_noc": _ratio(self.n_outliers_noc, self.n_noc) if self.has_occ else None,
+        }
+
+
+def _ratio(num: float, den: float) -> Optional[float]:
+    return float(num) / den if den else None
+
+
+def image_stats(
+    flow: np.ndarray,
+    gt: np.ndarray,
+    valid: Optional[np.ndarray] = None,
+    occ: Optional[np.ndarray] = None,
+    *,
+    name: str = "",
+    sequence: str = "",
+) -> ImageStats:
+    """Compute the :class:`ImageStats` of one prediction against its ground truth."""
+    v = _check(flow, gt, valid)
+    e = epe(flow, gt)
+    out = outliers(flow, gt)
+    ev = e[v]
+    st = ImageStats(
+        name=name,
+        sequence=sequence,
+        n=int(v.sum()),
+        epe_sum=float(ev.sum(dtype=np.float64)),
+        n_outliers=int(np.count_nonzero(out[v])),
+        n_below=tuple(int(np.count_nonzero(ev < t)) for t in THRESHOLDS),
+    )
+    if occ is not None:
+        o = _check(flow, gt, occ)
+        noc, occd = v & ~o, v & o
+        st.has_occ = True
+        st.n_noc = int(noc.sum())
+        st.epe_sum_noc = float(e[noc].sum(dtype=np.float64))
+        st.n_outliers_noc = int(np.count_nonzero(out[noc]))
+        st.n_occ = int(occd.sum())
+        st.epe_sum_occ = float(e[occd].sum(dtype=np.float64))
+    return st
+
+
+class MetricAccumulator:
+    """Collects per-image results and aggregates them like a benchmark.
+
+    ``MetricAccumulator(kind)`` with ``kind`` a key of :data:`KINDS` ("sintel": pixel-weighted,
+    "kitti": mean of per-image AEEs, Fl-all pooled).  Feed it with :meth:`add` (arrays) or
+    :meth:`add_stats` (precomputed :class:`ImageStats`, e.g. from worker processes); read
+    :meth:`summary`, :meth:`per_sequence` and :meth:`per_image`, all plain dicts of numbers.
+    """
+
+    def __init__(self, kind: str = "sintel") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"metrics: unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}")
+        self.kind = kind
+        self.rule = KINDS[kind]
+        self.images: List[ImageStats] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def add(
+        self,
+        flow: np.ndarray,
+        gt: np.ndarray,
+        valid: Optional[np.ndarray] = None,
+        occ: Optional[np.ndarray] = None,
+        *,
+        name: str = "",
+        sequence: str = "",
+    ) -> dict:
+        """Score one image, keep its sums, and return its own metrics (see :meth:`ImageStats.as_dict`)."""
+        st = image_stats(flow, gt, valid, occ, name=name, sequence=sequence)
+        self.images.append(st)
+        return st.as_dict()
+
+    def add_stats(self, stats: ImageStats) -> None:
+        """Keep already computed per-image sums."""
+        self.images.append(stats)
+
+    def summary(self) -> dict:
+        """Aggregate over everything added: ``kind, images, pixels, aee, acc1, acc3, acc5, fl_all,
+        aee_noc, aee_occ, fl_noc`` (None where undefined, e.g. no occlusion masks)."""
+        return self._aggregate(self.images)
+
+    def per_sequence(self) -> Dict[str, dict]:
+        """``{sequence: summary}`` for each sequence name seen, by the same rule, in sorted order."""
+        groups: Dict[str, List[ImageStats]] = {}
+        for st in self.images:
+            groups.setdefault(st.sequence, []).append(st)
+        return {k: self._aggregate(groups[k]) for k in sorted(groups)}
+
+    def per_image(self) -> List[dict]:
+        """Each image's own metrics, in the order added."""
+        return [st.as_dict() for st in self.images]
+
+    def _aggregate(self, images: Iterable[ImageStats]) -> dict:
+        images = list(images)
+        n = sum(s.n for s in images)
+        out = {"kind": self.kind, "images": len(images), "pixels": n}
+        if self.rule == "pixel":
+            out["aee"] = _ratio(sum(s.epe_sum for s in images), n)
+        else:
+            out["aee"] = _mean(_ratio(s.epe_sum, s.n) for s in images)
+        for i, t in enumerate(THRESHOLDS):
+            out[f"acc{t}"] = _ratio(sum(s.n_below[i] for s in images), n)
+        out["fl_all"] = _ratio(sum(s.n_outliers for s in images), n)
+        masked = [s for s in images if s.has_occ]
+        if not masked:
+            out.update(aee_noc=None, aee_occ=None, fl_noc=None)
+            return out
+        if self.rule == "pixel":
+            out["aee_noc"] = _ratio(sum(s.epe_sum_noc for s in masked), sum(s.n_noc for s in masked))
+            out["aee_occ"] = _ratio(sum(s.epe_sum_occ for s in masked), sum(s.n_occ for s in masked))
+        else:
+            out["aee_noc"] = _mean(_ratio(s.epe_sum_noc, s.n_noc) for s in masked)
+            out["aee_occ"] = _mean(_ratio(s.epe_sum_occ, s.n_occ) for s in masked)
+        out["fl_noc"] = _ratio(sum(s.n_outliers_noc for s in masked), sum(s.n_noc for s in masked))
+        return out
+
+    def __repr__(self) -> str:
+        return f"MetricAccumulator(kind={self.kind!r}, images={len(self.images)})"
+
+
+def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
+    """Mean of the defined values (images without any valid pixel do not count)."""
+    vals = [v for v in values if v is not None]
+    return float(sum(vals) / len(vals)) if vals else None

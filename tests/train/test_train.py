@@ -1,0 +1,137 @@
+"""The trainer: the loss falls, resume is exact, stage transitions, export, and DDP keeps ranks identical."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from flowcli.model import build_liteflownet
+from flowcli.train import Stage, TrainConfig, export_weights, train
+from flowcli.train.loop import copy_from_coarser, is_fixed, set_trainable
+from flowcli.train.loss import charbonnier, multiscale_loss, resample_label
+from flowcli.weights import read_checkpoint
+
+
+def tiny_config(**kw):
+    base = dict(stages=[Stage(finest_level=6, skip_finest_r=True, steps=3, lr=2e-4),
+                        Stage(finest_level=5, steps=3, lr=2e-4)],
+                crop=[64, 96], batch=2, checkpoint_every=1, log_every=1, validate_every=0, workers=0, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def losses(run_dir):
+    return [json.loads(line)["loss"] for line in open(Path(run_dir) / "metrics.jsonl")]
+
+
+def test_loss_falls_on_a_fixed_set(tmp_path):
+    cfg = tiny_config(stages=[Stage(finest_level=5, steps=50, lr=1e-3)], data_length=2, augment_strength=0.0, batch=2)
+    train(cfg, tmp_path / "run", device="cpu")
+    seq = losses(tmp_path / "run")
+    assert len(seq) == 50
+    # the Charbonnier eps puts a floor under the loss: weight * pixels * sqrt(0.01) for each of the 6 outputs
+    floor = 3 * (0.32 * 2 * 3 + 0.08 * 4 * 6) * 0.1
+    first, last = sum(seq[:5]) / 5 - floor, sum(seq[-5:]) / 5 - floor
+    assert last < 0.5 * first, (first, last)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    cfg = tiny_config()
+    train(cfg, tmp_path / "straight", device="cpu")
+    train(cfg, tmp_path / "resumed", device="cpu", max_steps=2)  # interrupted inside stage 0
+    train(cfg, tmp_path / "resumed", device="cpu", max_steps=2)  # ... and again across the stage boundary
+    train(cfg, tmp_path / "resumed", device="cpu")
+    assert len(losses(tmp_path / "straight")) == 6
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+
+
+def test_stage_trains_only_its_units_and_keeps_fixed_tensors():
+    net = build_liteflownet()
+    set_trainable(net, Stage(finest_level=5, steps=1))
+    names = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert "matching.3.main.0.weight" in names and "regularization.3.main.0.weight" in names
+    assert "matching.2.main.0.weight" not in names  # level 4 not yet active
+    assert "features.levels.0.0.weight" in names
+    assert not any(is_fixed(n) for n in names)
+    assert is_fixed("matching.0.upflow.weight") and is_fixed("regularization.4.dist.0.bias")
+    set_trainable(net, Stage(finest_level=6, steps=1, skip_finest_r=True))
+    assert not net.regularization[4].main[0].weight.requires_grad
+
+
+def test_new_level_copies_matching_shapes_from_coarser():
+    net = build_liteflownet()
+    copied = copy_from_coarser(net, 5)
+    assert copied > 0
+    torch.testing.assert_close(net.matching[3].main[0].weight, net.matching[4].main[0].weight)
+    # S input widths differ between levels 6 and 5: left as initialised
+    assert net.subpixel[3].main[0].weight.shape != net.subpixel[4].main[0].weight.shape
+
+
+def test_loss_is_zero_penalty_at_ground_truth():
+    # a linear ramp: a symmetric filter keeps it exact away from the border, sampled at the coarse pixel centres
+    xs = torch.arange(48, dtype=torch.float32)
+    flow = torch.stack([xs.expand(32, 48), 3 * torch.ones(32, 48)])[None].repeat(2, 1, 1, 1)
+    valid = torch.ones(2, 32, 48, dtype=torch.bool)
+    label, mask = resample_label(flow, valid, (16, 24))
+    centres = torch.arange(24, dtype=torch.float32) * 2 + 0.5
+    # scaled by 1/20 and not rescaled per level (flows are full-resolution pixels / 20, spec §0)
+    torch.testing.assert_close(label[0, 0, 5, 2:-2], centres[2:-2] / 20)
+    torch.testing.assert_close(label[0, 1], torch.full((16, 24), 3 / 20))
+    valid[:, :, :24] = False
+    _, mask = resample_label(flow, valid, (16, 24))
+    assert not mask[:, 0, :, :11].any() and mask[:, 0, :, 13:].all()
+    # at the labels themselves only the eps floor remains: sqrt(0.01) per pixel, summed, / batch
+    loss = charbonnier(label, label, mask)
+    assert loss.item() == pytest.approx(16 * 24 * 0.1, rel=1e-5)
+    assert charbonnier(label + 1, label, mask).item() > loss.item()
+    outputs = {(6, "M"): torch.zeros(2, 2, 1, 2, requires_grad=True)}
+    multiscale_loss(outputs, flow, valid).backward()
+    assert outputs[(6, "M")].grad.abs().sum() > 0
+
+
+def test_export_records_finest_level(tmp_path):
+    cfg = tiny_config()
+    train(cfg, tmp_path / "run", device="cpu", max_steps=4)
+    dst = export_weights(tmp_path / "run", tmp_path / "w.pt", name="tiny", meta={"hardware": "test"})
+    ckpt = read_checkpoint(dst)
+    assert ckpt.meta["finest_level"] == 5 and ckpt.meta["train_step"] == 4 and ckpt.meta["hardware"] == "test"
+    from flowcli.api import Estimator
+    from tests.conftest import textured_image
+    est = Estimator(dst, device="cpu")
+    assert est.finest_level == 5
+    flow = est.estimate(textured_image(64, 96, 1), textured_image(64, 96, 2))
+    assert flow.shape == (64, 96, 2) and torch.isfinite(torch.from_numpy(flow)).all()
+
+
+WORKER = """
+import sys, torch
+from flowcli.train import Stage, TrainConfig, train
+cfg = TrainConfig(stages=[Stage(finest_level=6, steps=3, lr=1e-3)], crop=[64, 96], batch=2, checkpoint_every=10,
+                  log_every=1, validate_every=0, workers=0, threads=1)
+res = train(cfg, sys.argv[1], device="cpu")
+import torch.distributed as dist
+torch.save(res.model.state_dict(), f"{sys.argv[1]}/rank{dist.get_rank()}.pt")
+"""
+
+
+def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    run_dir = tmp_path / "run"
+    with socket.socket() as s:  # a free port for the rendezvous (port 0 is not accepted there)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                           str(script), str(run_dir)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a = torch.load(run_dir / "rank0.pt", weights_only=True)
+    b = torch.load(run_dir / "rank1.pt", weights_only=True)
+    fresh = build_liteflownet().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["matching.4.main.0.weight"], fresh["matching.4.main.0.weight"])  # it did train
+    assert len(losses(run_dir)) == 3
