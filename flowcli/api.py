@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import threading
+import warnings
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -60,9 +61,18 @@ def preprocess(rgb: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def postprocess(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Nx2x(H_a/2)x(W_a/2) network output -> Nx2xHxW flow in pixels of the HxW input (spec §1.2)."""
-    ha, wa = adapted_size(h, w)
+def preprocess_pad(x: torch.Tensor) -> torch.Tensor:
+    """Resize an already preprocessed Nx3xHxW batch to the next multiples of 32 (used by the OOM fallback)."""
+    ha, wa = adapted_size(*x.shape[2:])
+    return x if (ha, wa) == tuple(x.shape[2:]) else F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False)
+
+
+def postprocess(flow: torch.Tensor, h: int, w: int, net_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+    """Nx2x(H_a/2)x(W_a/2) network output -> Nx2xHxW flow in pixels of the HxW input (spec §1.2).
+
+    ``net_size`` is the network's input size (default: the adapted size of HxW); values are rescaled from its
+    pixels to the input's."""
+    ha, wa = net_size or adapted_size(h, w)
     flow = F.interpolate(flow.float(), size=(h, w), mode="bilinear", align_corners=False)
     scale = torch.tensor([w / wa, h / ha], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
     return flow * scale
@@ -82,11 +92,17 @@ class Estimator:
     """A loaded network on a device. Reuse one for many pairs; :func:`estimate_flow` keeps one per setting.
 
     ``precision`` is ``"fp32"`` (default), or ``"fp16"``/``"bf16"`` autocast on CUDA (on CPU only ``bf16`` is
-    accepted, and it is slower than fp32 on most CPUs).
+    accepted, and it is slower than fp32 on most CPUs). ``channels_last`` (default on) stores activations
+    NHWC, the layout oneDNN and cuDNN convolutions prefer; ``compile=True`` wraps the network in
+    ``torch.compile`` (worth it for long runs at one size: the first call compiles).
+
+    On CUDA an out-of-memory error is retried in fp16, then at half the resolution, with a warning each time
+    (recorded in ``fallbacks``).
     """
 
     def __init__(self, weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
-                 precision: str = "fp32", model: Optional[LiteFlowNet] = None) -> None:
+                 precision: str = "fp32", model: Optional[LiteFlowNet] = None, channels_last: bool = True,
+                 compile: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
@@ -98,15 +114,21 @@ class Estimator:
         else:
             self.checkpoint = Checkpoint(state_dict={}, meta={"name": "in-memory model"})
         self.model = model.to(self.device).eval()
+        self.channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if compile else self.model
+        self.fallbacks: list[str] = []
+        self.retry_oom = self.device.type == "cuda"
         # weights from a stage-wise run that has not reached level 2 yet say where to stop (their card says so too)
         meta = self.checkpoint.meta
         self.finest_level = int(meta.get("finest_level") or 2)
         self.skip_finest_r = bool(meta.get("skip_finest_r", False))
 
-    def _autocast(self):
-        if self.precision == "fp32":
+    def _autocast(self, precision: str):
+        if precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     @torch.inference_mode()
@@ -115,9 +137,33 @@ class Estimator:
         h, w = rgb1.shape[1:3]
         x1 = preprocess(rgb1.to(self.device, non_blocking=True))
         x2 = preprocess(rgb2.to(self.device, non_blocking=True))
-        with self._autocast():
-            out = self.model(x1, x2, finest_level=self.finest_level, skip_finest_r=self.skip_finest_r)
-        return postprocess(out, h, w)
+        if not self.retry_oom:
+            return postprocess(self._run(x1, x2), h, w)
+        try:
+            return postprocess(self._run(x1, x2), h, w)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+        if self.precision == "fp32":
+            self._fallback(f"CUDA out of memory at {w}x{h}; retrying in fp16")
+            try:
+                return postprocess(self._run(x1, x2, precision="fp16"), h, w)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+        self._fallback(f"CUDA out of memory at {w}x{h}; estimating at half resolution and upsampling the flow")
+        small = [F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False) for x in (x1, x2)]
+        small = [preprocess_pad(x) for x in small]
+        return postprocess(self._run(*small, precision="fp16"), h, w, net_size=tuple(small[0].shape[2:]))
+
+    def _run(self, x1: torch.Tensor, x2: torch.Tensor, precision: Optional[str] = None) -> torch.Tensor:
+        if self.channels_last:
+            x1 = x1.contiguous(memory_format=torch.channels_last)
+            x2 = x2.contiguous(memory_format=torch.channels_last)
+        with self._autocast(precision or self.precision):
+            return self._forward(x1, x2, finest_level=self.finest_level, skip_finest_r=self.skip_finest_r)
+
+    def _fallback(self, message: str) -> None:
+        self.fallbacks.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def estimate(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         """One pair of images (HxWx3 uint8 RGB, or gray/RGBA/16-bit/float by :mod:`flowcli.io.image`'s rule) ->
@@ -147,14 +193,14 @@ _LOCK = threading.Lock()
 
 
 def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
-                  precision: str = "fp32") -> Estimator:
+                  precision: str = "fp32", **options) -> Estimator:
     """A cached :class:`Estimator` for these settings (weights are loaded once per process)."""
     dev = resolve_device(device)
-    key = (str(weights) if weights is not None else None, str(dev), precision)
+    key = (str(weights) if weights is not None else None, str(dev), precision, tuple(sorted(options.items())))
     with _LOCK:
         est = _CACHE.get(key)
         if est is None:
-            est = _CACHE[key] = Estimator(weights, device=dev, precision=precision)
+            est = _CACHE[key] = Estimator(weights, device=dev, precision=precision, **options)
         return est
 
 

@@ -99,3 +99,23 @@ def test_no_gradients_are_recorded(model):
     est = Estimator(model=model, device="cpu")
     out = est.flow_tensor(torch.from_numpy(textured_image(64, 64, 1))[None], torch.from_numpy(textured_image(64, 64, 2))[None])
     assert not out.requires_grad
+
+
+def test_out_of_memory_falls_back_to_fp16_then_half_resolution(model, monkeypatch):
+    est = Estimator(model=model, device="cpu")
+    est.retry_oom = True  # what a CUDA estimator does
+    calls = []
+    real_run = est._run
+
+    def fake_run(x1, x2, precision=None):
+        calls.append((precision or est.precision, tuple(x1.shape[2:])))
+        if x1.shape[2] >= 64:  # anything at full size runs out of memory, in any precision
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_run(x1, x2, precision="fp32")  # CPU autocast has no fp16; numbers are not the point here
+
+    monkeypatch.setattr(est, "_run", fake_run)
+    with pytest.warns(RuntimeWarning, match="half resolution"):
+        flow = est.estimate(textured_image(64, 96, 1), textured_image(64, 96, 2))
+    assert calls == [("fp32", (64, 96)), ("fp16", (64, 96)), ("fp16", (32, 64))]
+    assert flow.shape == (64, 96, 2) and np.isfinite(flow).all()
+    assert len(est.fallbacks) == 2 and "fp16" in est.fallbacks[0]

@@ -8,7 +8,8 @@ LRELU_SLOPE = 0.1  # every activation of LiteFlowNet is a leaky ReLU with slope 
 
 
 def lrelu() -> nn.Module:
-    return nn.LeakyReLU(LRELU_SLOPE, inplace=False)
+    # in place: every activation follows a conv whose output nothing else reads (saves a pass over memory)
+    return nn.LeakyReLU(LRELU_SLOPE, inplace=True)
 
 
 def conv_stack(channels: list[int], *, last_kernel: int | None = None, last_act: bool = True) -> nn.Sequential:

@@ -63,6 +63,8 @@ class LiteFlowNet(nn.Module):
         feats2 = self.features(image2)
         imgs1 = self.image_pyramid(image1, feats1)
         imgs2 = self.image_pyramid(image2, feats2)
+        # level-1 features only feed level 2 of NetC; dropping them here frees the largest maps (2 GB at 4K)
+        feats1[0] = feats2[0] = None
         outputs: dict = {}
         flow: Optional[torch.Tensor] = None
         for spec in reversed(LEVELS):

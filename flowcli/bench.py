@@ -1,0 +1,102 @@
+"""Speed and memory measurements (library side of ``flowcli bench``; benchmarks print figures, tests never time).
+
+Peak host memory is the process's peak resident set (``VmHWM``), reset before each measurement through
+``/proc/self/clear_refs`` where Linux allows it; CUDA peak is ``torch.cuda.max_memory_allocated``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .api import Estimator, adapted_size
+
+
+@dataclass
+class BenchResult:
+    device: str
+    precision: str
+    width: int
+    height: int
+    batch: int
+    variant: str  # "tuned" (channels_last etc.) or "eager" (plain fp32 NCHW path)
+    seconds_per_pair: float
+    pairs_per_s: float
+    repeats: int
+    peak_rss_mb: Optional[float]
+    cuda_max_allocated_mb: Optional[float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> Optional[float]:
+    """The process's peak resident set size in MiB (Linux), or None where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except Exception:  # noqa: BLE001 - not every platform has it
+        return None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_estimator(est: Estimator, *, width: int = 1024, height: int = 436, batch: int = 1, repeats: int = 3,
+                    warmup: int = 1, variant: str = "tuned", seed: int = 0) -> BenchResult:
+    """Time ``est`` on random uint8 pairs of ``width`` x ``height`` (pre/post-processing included, transfers from
+    host memory included), ``warmup`` untimed and ``repeats`` timed batches."""
+    g = np.random.default_rng(seed)
+    rgb1 = torch.from_numpy(g.integers(0, 256, (batch, height, width, 3), dtype=np.uint8))
+    rgb2 = torch.from_numpy(g.integers(0, 256, (batch, height, width, 3), dtype=np.uint8))
+    if est.device.type == "cuda":
+        rgb1, rgb2 = rgb1.pin_memory(), rgb2.pin_memory()
+    for _ in range(warmup):
+        est.flow_tensor(rgb1, rgb2)
+    _sync(est.device)
+    can_reset = _reset_peak_rss()
+    if est.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(est.device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        est.flow_tensor(rgb1, rgb2)
+    _sync(est.device)
+    dt = (time.perf_counter() - t0) / repeats
+    return BenchResult(device=str(est.device), precision=est.precision, width=width, height=height, batch=batch,
+                       variant=variant, seconds_per_pair=dt / batch, pairs_per_s=batch / dt, repeats=repeats,
+                       peak_rss_mb=peak_rss_mb() if can_reset or warmup == 0 else None,
+                       cuda_max_allocated_mb=(torch.cuda.max_memory_allocated(est.device) / 2 ** 20
+                                              if est.device.type == "cuda" else None))
+
+
+def set_cpu_threads(threads: Optional[int]) -> int:
+    """Use ``threads`` intra-op threads (default: every core this process may run on); returns the count."""
+    import os
+
+    n = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (threads or os.cpu_count() or 1)
+    torch.set_num_threads(int(n))
+    return int(n)
+
+
+__all__ = ["BenchResult", "bench_estimator", "peak_rss_mb", "set_cpu_threads", "adapted_size"]

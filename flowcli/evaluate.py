@@ -1,0 +1,344 @@
+"""Score a flow method on a dataset split the way the benchmark does; the library behind ``flowcli eval``.
+
+* :func:`evaluate` runs one method (anything with ``estimate_batch(pairs, batch_size=...)``: the network's
+  :class:`flowcli.api.Estimator` or a :class:`flowcli.baselines.BaselineEstimator`) over a dataset reader from
+  :mod:`flowcli.data.datasets`, scores the pairs that have ground truth with a
+  :class:`flowcli.metrics.MetricAccumulator` of the dataset's ``metric_kind``, and optionally writes every
+  prediction in the benchmark's upload layout (:func:`flowcli.data.datasets.write_submission`).  Pairs without
+  ground truth (test splits) are only predicted.  Returns an :class:`EvalResult`.
+* :func:`compare` runs several methods over one dataset -> ``{method: EvalResult}``.
+* :func:`table_rows` and :func:`markdown_table` lay results out as rows (whole split, then per sequence) for the
+  command's rich table and for the Markdown pasted into the README and the model card.
+
+No click, rich or torch here (the network's estimator brings torch along itself).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from flowcli.metrics import MetricAccumulator
+
+__all__ = ["EvalResult", "evaluate", "compare", "method_name", "table_rows", "markdown_table", "COLUMNS",
+           "missing_gt_error",
+           "check_scorable"]
+
+
+@dataclass
+class EvalResult:
+    """One method on one dataset split.
+
+    ``summary``/``per_sequence``/``per_image`` are :class:`~flowcli.metrics.MetricAccumulator`'s
+    (``summary`` None when no pair had ground truth); ``pairs`` counts the pairs predicted, ``scored`` those with
+    ground truth; ``seconds`` is the time spent inside the method (reading and scoring excluded), so
+    ``seconds_per_pair`` compares methods fairly; ``written`` lists the submission files, relative to
+    ``submission_dir``.
+    """
+
+    method: str
+    label: str
+    dataset: str
+    split: str
+    root: str
+    metric_kind: str
+    pairs: int = 0
+    scored: int = 0
+    seconds: float = 0.0
+    summary: Optional[dict] = None
+    per_sequence: Dict[str, dict] = field(default_factory=dict)
+    per_image: List[dict] = field(default_factory=list)
+    submission_dir: Optional[str] = None
+    written: List[str] = field(default_factory=list)
+
+    @property
+    def seconds_per_pair(self) -> Optional[float]:
+        return self.seconds / self.pairs if self.pairs else None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (NaN/inf become None so that the JSON is strict)."""
+        return _clean({
+            "method": self.method,
+            "label": self.label,
+            "dataset": self.dataset,
+            "split": self.split,
+            "root": self.root,
+            "metric_kind": self.metric_kind,
+            "pairs": self.pairs,
+            "scored": self.scored,
+            "seconds": self.seconds,
+            "seconds_per_pair": self.seconds_per_pair,
+            "summary": self.summary,
+            "per_sequence": self.per_sequence,
+            "per_image": self.per_image,
+            "submission_dir": self.submission_dir,
+            "written": self.written,
+        })
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def method_name(estimator: Any) -> tuple[str, str]:
+    """``(id, label)`` of a method: a baseline's own name, ``liteflownet`` with its checkpoint's name for the
+    network, else the class name."""
+    name = getattr(estimator, "name", None)
+    if isinstance(name, str) and name:
+        return name, getattr(estimator, "label", None) or name
+    ckpt = getattr(estimator, "checkpoint", None)
+    if ckpt is not None:
+        weights = (getattr(ckpt, "meta", None) or {}).get("name") or "weights"
+        return "liteflownet", f"LiteFlowNet ({weights})"
+    cls = type(estimator).__name__
+    return cls.lower(), cls
+
+
+def _gt_path_hint(dataset: Any, index: int) -> str:
+    """Where ground truth for pair ``index`` would have to be, for the error message."""
+    pairs = getattr(dataset, "pairs", None)
+    pair = pairs[index] if pairs is not None and index < len(pairs) else None
+    name = getattr(dataset, "name", "")
+    root = Path(getattr(dataset, "root", "."))
+    if pair is not None and name == "folder":
+        return str(Path(pair.img1).parent / "gt.flo")  # or gt_flow_kitti.png/.pfm/.npy/.npz
+    if name == "sintel":
+        return str(root / "training" / "flow")
+    if name in ("kitti2012", "kitti2015"):
+        return str(root / "training" / "flow_occ")
+    if name == "middlebury":
+        return str(root / "other-gt-flow")
+    return str(root)
+
+
+def missing_gt_error(dataset: Any, index: int = 0) -> ValueError:
+    """The one-line error for a split whose pairs lack ground truth while nothing is to be written."""
+    name = getattr(dataset, "name", "dataset")
+    split = getattr(dataset, "split", "")
+    pairs = getattr(dataset, "pairs", None)
+    what = pairs[index].name if pairs is not None and index < len(pairs) else f"pair {index}"
+    hint = _gt_path_hint(dataset, index)
+    if name == "folder":
+        return ValueError(f"folder: no ground truth for pair {what}: expected {hint} (or gt_flow_kitti.png, "
+                          f"gt.pfm, gt.npy, gt.npz beside img1); give a submission folder to only write predictions")
+    return ValueError(f"{name}: split {split!r} under {getattr(dataset, 'root', '?')} has no ground truth "
+                      f"(expected it in {hint}, which only the training split has); score the training split, "
+                      f"or give a submission folder to write predictions for upload")
+
+
+def _has_gt(dataset: Any, index: int) -> Optional[bool]:
+    """Whether pair ``index`` has ground truth, from the reader's listing (None: unknown until loaded)."""
+    pairs = getattr(dataset, "pairs", None)
+    if pairs is None or index >= len(pairs):
+        return None
+    return getattr(pairs[index], "flow", None) is not None
+
+
+def check_scorable(dataset: Any, *, limit: Optional[int] = None) -> None:
+    """Raise :func:`missing_gt_error` for the first of the first ``limit`` pairs that the reader lists without
+    ground truth (a no-op for readers that do not list their files ahead)."""
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    for i in range(n):
+        if _has_gt(dataset, i) is False:
+            raise missing_gt_error(dataset, i)
+
+
+def _samples(dataset: Any, indices: Sequence[int]):
+    for i in indices:
+        yield i, dataset[i]
+
+
+def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch_size: int = 4,
+             on_item: Optional[Callable[[dict], None]] = None, submission_dir: Optional[str | os.PathLike] = None,
+             method: Optional[str] = None, label: Optional[str] = None, prefetch: bool = True) -> EvalResult:
+    """Run ``estimator`` over ``dataset`` (a reader from :func:`flowcli.data.datasets.open_dataset`, or any
+    sequence of sample dicts) and score it.
+
+    ``limit``: only the first N pairs.  ``batch_size``: pairs handed to ``estimate_batch`` at once.
+    ``on_item``: called after each pair with ``{"index", "name", "sequence", "metrics" (the pair's own metrics, or
+    None without ground truth), "written" (submission path or None)}`` - the command drives its progress bar
+    with it.  ``submission_dir``: also write every prediction there in the benchmark's upload layout (Sintel
+    ``PASS/SCENE/frame_%04d.flo``, KITTI 16-bit ``%06d_10.png``).  ``method``/``label``: names in the result
+    (default: :func:`method_name`).
+
+    Raises a one-line ValueError naming the expected ground-truth path when a pair has no ground truth and no
+    ``submission_dir`` is given (nothing would come of the run), and RuntimeError when the method returns
+    non-finite or wrongly sized flow.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    n = len(dataset)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        n = min(n, int(limit))
+    if n == 0:
+        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no pairs to evaluate under "
+                         f"{getattr(dataset, 'root', '?')}")
+    if submission_dir is None:
+        # decide before the (slow) estimation: a split without ground truth and nowhere to write is a mistake
+        check_scorable(dataset, limit=n)
+    mid, mlabel = method_name(estimator)
+    kind = getattr(dataset, "metric_kind", "sintel")
+    result = EvalResult(method=method or mid, label=label or mlabel,
+                        dataset=getattr(dataset, "name", type(dataset).__name__), split=str(getattr(dataset, "split", "")),
+                        root=str(getattr(dataset, "root", "")), metric_kind=kind,
+                        submission_dir=str(submission_dir) if submission_dir is not None else None)
+    acc = MetricAccumulator(kind)
+    out_dir = Path(submission_dir) if submission_dir is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    stream = _samples(dataset, range(n))
+    if prefetch:
+        # decoding PNGs and .flo files overlaps with the method's work
+        from flowcli.pipeline import prefetch as _prefetch
+
+        stream = _prefetch(stream, maxsize=2 * batch_size, name="read-samples")
+    batch: List[tuple] = []
+    try:
+        for item in stream:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item)
+                batch = []
+        if batch:
+            _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # stops the reading thread at once when the method fails or the user interrupts
+
+    if len(acc):
+        result.summary = acc.summary()
+        result.per_sequence = acc.per_sequence()
+        result.per_image = acc.per_image()
+    return result
+
+
+def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item) -> None:
+    t0 = time.perf_counter()
+    flows = estimator.estimate_batch([(s["img1"], s["img2"]) for _, s in batch], batch_size=batch_size)
+    result.seconds += time.perf_counter() - t0
+    for (i, s), flow in zip(batch, flows):
+        h, w = s["img1"].shape[:2]
+        flow = np.asarray(flow)
+        if flow.shape != (h, w, 2):
+            raise RuntimeError(f"{result.method} returned flow of shape {flow.shape} for {s['name']} ({w}x{h})")
+        if not np.isfinite(flow).all():
+            raise RuntimeError(f"{result.method} returned non-finite flow for {s['name']}")
+        result.pairs += 1
+        metrics = None
+        if s.get("flow") is not None:
+            metrics = acc.add(flow, s["flow"], s.get("valid"), s.get("occ"), name=str(s["name"]),
+                              sequence=str(s.get("sequence") or ""))
+            result.scored += 1
+        elif out_dir is None:
+            raise missing_gt_error(dataset, i)  # only for readers that do not list their files ahead
+        written = None
+        if out_dir is not None:
+            from flowcli.data.datasets import write_submission
+
+            path = write_submission(out_dir, result.dataset, s, flow)
+            written = path.relative_to(out_dir).as_posix()
+            result.written.append(written)
+        if on_item is not None:
+            on_item({"index": i, "name": s["name"], "sequence": s.get("sequence") or "", "metrics": metrics,
+                     "written": written})
+
+
+def compare(dataset: Any, methods: Mapping[str, Any] | Sequence[Any], **kwargs) -> Dict[str, EvalResult]:
+    """Run several methods over one dataset: ``{id: EvalResult}`` in the given order.
+
+    ``methods`` is ``{id: estimator}`` or a list of estimators (ids from :func:`method_name`).  Keyword arguments
+    go to :func:`evaluate`; ``on_item`` additionally receives ``"method"`` in its dict.
+    """
+    if not isinstance(methods, Mapping):
+        methods = {method_name(m)[0]: m for m in methods}
+    on_item = kwargs.pop("on_item", None)
+    out: Dict[str, EvalResult] = {}
+    for mid, est in methods.items():
+        cb = None
+        if on_item is not None:
+            cb = (lambda d, _m=mid: on_item({**d, "method": _m}))
+        out[mid] = evaluate(dataset, est, on_item=cb, method=mid, **kwargs)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+#: (key, header, kind) of the table columns; kind "px" = plain value, "pct" = fraction shown in percent.
+COLUMNS = (
+    ("aee", "AEE", "px"),
+    ("aee_noc", "AEE noc", "px"),
+    ("aee_occ", "AEE occ", "px"),
+    ("acc1", "<1px %", "pct"),
+    ("acc3", "<3px %", "pct"),
+    ("acc5", "<5px %", "pct"),
+    ("fl_all", "Fl-all %", "pct"),
+)
+
+
+def _fmt(value: Optional[float], kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{100 * value:.2f}" if kind == "pct" else f"{value:.3f}"
+
+
+def table_columns(results: Mapping[str, EvalResult]) -> List[tuple]:
+    """The metric columns worth showing: AEE noc/occ only when some result has occlusion masks."""
+    has_occ = any(r.summary and r.summary.get("aee_noc") is not None for r in results.values())
+    return [c for c in COLUMNS if has_occ or c[0] not in ("aee_noc", "aee_occ")]
+
+
+def table_rows(results: Mapping[str, EvalResult], *, per_sequence: bool = False) -> tuple[List[str], List[List[str]]]:
+    """``(header, rows)`` of strings: for each group (the whole split first, then each sequence with
+    ``per_sequence``) one row per method, so that methods sit next to each other.  Columns: group, method, the
+    metrics of :func:`table_columns`, pairs, seconds per pair."""
+    cols = table_columns(results)
+    header = ["group", "method"] + [c[1] for c in cols] + ["pairs", "s/pair"]
+    rows: List[List[str]] = []
+
+    def row(group: str, r: EvalResult, s: Optional[dict], timing: bool) -> List[str]:
+        vals = [_fmt(s.get(k) if s else None, kind) for k, _, kind in cols]
+        spp = r.seconds_per_pair
+        n = s["images"] if s else r.pairs
+        return [group, r.label] + vals + [str(n), f"{spp:.3f}" if timing and spp is not None else ""]
+
+    for r in results.values():
+        rows.append(row(_split_label(r), r, r.summary, True))
+    if per_sequence:
+        groups: List[str] = []
+        for r in results.values():
+            groups += [g for g in r.per_sequence if g not in groups]
+        for g in sorted(groups):
+            for r in results.values():
+                if g in r.per_sequence:
+                    rows.append(row(g or "(none)", r, r.per_sequence[g], False))
+    return header, rows
+
+
+def _split_label(r: EvalResult) -> str:
+    return f"{r.dataset} {r.split}".strip() if r.split and r.split != "all" else f"{r.dataset} (all)"
+
+
+def markdown_table(results: Mapping[str, EvalResult], *, per_sequence: bool = False) -> str:
+    """The :func:`table_rows` table as GitHub Markdown (numbers right-aligned), ending in a newline."""
+    header, rows = table_rows(results, per_sequence=per_sequence)
+    align = ["---", "---"] + ["---:"] * (len(header) - 2)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,130 @@
+"""flowcli eval: the table, JSON and Markdown outputs, baselines and the network, submissions, and the errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flowcli.io import read_flow
+from tests.cli.conftest import H, W, one_error_line
+from tests.test_evaluate import build_folder, build_sintel, load_real
+
+KEYS = {"method", "label", "dataset", "split", "root", "metric_kind", "pairs", "scored", "seconds",
+        "seconds_per_pair", "summary", "per_sequence", "per_image", "submission_dir", "written"}
+
+
+@pytest.fixture(scope="module")
+def real(real_dir):
+    return load_real(real_dir)
+
+
+@pytest.fixture
+def folder_tree(tmp_path, real):
+    """Two real pairs cropped to 64x96, with their ground truth (a .flo and a sparse KITTI PNG)."""
+    root, _, _ = build_folder(tmp_path / "pairs", real, names=("chairs_a", "kitti15_x"), h=H, w=W)
+    return root
+
+
+def test_baseline_table_and_json(invoke, folder_tree, tmp_path):
+    out = tmp_path / "res.json"
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "dis", "--json", out,
+               "--per-sequence")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""  # results go to the file, the table to stderr
+    assert "DIS medium" in r.stderr and "Fl-all %" in r.stderr and "kitti15" in r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["dataset"] == "folder" and doc["pairs"] == 2 and list(doc["methods"]) == ["dis"]
+    res = doc["methods"]["dis"]
+    assert set(res) == KEYS
+    assert res["pairs"] == res["scored"] == 2 and res["summary"]["images"] == 2
+    assert set(res["per_sequence"]) == {"chairs", "kitti15"}
+    assert 0 <= res["summary"]["fl_all"] <= 1 and res["summary"]["aee"] >= 0
+    assert not list(tmp_path.glob(".res.tmp*"))  # written atomically
+
+
+def test_network_and_baselines_in_one_table(invoke, folder_tree, weights_file, tmp_path):
+    md = tmp_path / "table.md"
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", weights_file, "--baseline",
+               "farneback", "--baseline", "dis", "--with-model", "--json", "-", "--markdown", md, "--batch-size", "2")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc["methods"]) == ["liteflownet", "farneback", "dis"]
+    net = doc["methods"]["liteflownet"]
+    assert net["label"] == "LiteFlowNet (test-random)" and net["pairs"] == 2
+    assert np.isfinite(net["summary"]["aee"])
+    lines = md.read_text().splitlines()
+    assert lines[0].startswith("| group | method |") and len(lines) == 2 + 3 + 2  # + blank line and caption
+    assert lines[-1].startswith("folder, 2 pairs; measured ") and "CPUs" in lines[-1]
+    assert doc["date"] in lines[-1] and doc["machine"] in lines[-1]
+    assert "LiteFlowNet (test-random)" in lines[2] and "Farneback" in lines[3] and "DIS medium" in lines[4]
+
+
+def test_network_alone_with_bundled_weights(invoke, folder_tree, bundled):
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--limit", "1", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc["methods"]) == ["liteflownet"] and doc["methods"]["liteflownet"]["pairs"] == 1
+
+
+def test_sintel_test_split_submission(invoke, tmp_path, real):
+    root, expected, _ = build_sintel(tmp_path / "sintel", real, split="test")
+    out = tmp_path / "upload"
+    r = invoke("eval", "--dataset", "sintel", "--split", "test", "--root", root, "--baseline", "dis",
+               "--write-submission", out)
+    assert r.exit_code == 0, r.stderr
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(f"{name}.flo" for name in expected)
+    assert "clean/alley_1/frame_0001.flo" in files and "final/bamboo_2/frame_0001.flo" in files
+    flow, valid = read_flow(out / "clean" / "alley_1" / "frame_0001.flo")
+    assert flow.shape == expected["clean/alley_1/frame_0001"]["gt"].shape and valid.all()
+    assert "wrote 6 flow files" in r.stderr and "no ground truth" in r.stderr
+
+
+def test_sintel_pass_option(invoke, tmp_path, real):
+    root, _, _ = build_sintel(tmp_path / "sintel", real)
+    r = invoke("eval", "--dataset", "sintel", "--root", root, "--pass", "final", "--baseline", "dis", "--json", "-",
+               "--per-sequence")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)["methods"]["dis"]
+    assert res["pairs"] == 3 and all(im["name"].startswith("final/") for im in res["per_image"])
+    assert res["summary"]["aee_noc"] is not None and "AEE noc" in r.stderr  # occlusion masks -> noc/occ columns
+
+
+def test_missing_root(invoke, tmp_path):
+    missing = tmp_path / "nowhere"
+    r = invoke("eval", "--dataset", "folder", "--root", missing, "--baseline", "dis")
+    assert r.exit_code == 1
+    assert str(missing) in one_error_line(r)
+
+
+def test_wrong_layout(invoke, folder_tree):
+    r = invoke("eval", "--dataset", "sintel", "--root", folder_tree, "--baseline", "dis")
+    assert r.exit_code == 1
+    assert str(folder_tree / "training" / "clean") in one_error_line(r)
+
+
+def test_missing_ground_truth(invoke, tmp_path, real):
+    root, _, _ = build_sintel(tmp_path / "sintel", real, split="test")
+    r = invoke("eval", "--dataset", "sintel", "--split", "test", "--root", root, "--baseline", "dis")
+    assert r.exit_code == 1
+    assert str(root / "training" / "flow") in one_error_line(r)
+
+
+def test_folder_pair_without_ground_truth(invoke, folder_tree):
+    (folder_tree / "chairs_a" / "gt.flo").unlink()
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "dis")
+    assert r.exit_code == 1
+    assert str(folder_tree / "chairs_a" / "gt.flo") in one_error_line(r)
+
+
+def test_usage_errors(invoke, folder_tree, tmp_path):
+    r = invoke("eval", "--dataset", "sintel", "--split", "nope", "--root", folder_tree, "--baseline", "dis")
+    assert r.exit_code == 2 and "'nope'" in one_error_line(r)
+    r = invoke("eval", "--dataset", "folder", "--pass", "clean", "--root", folder_tree, "--baseline", "dis")
+    assert r.exit_code == 2 and "--pass" in one_error_line(r)
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "tvl1")
+    assert r.exit_code == 2
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "dis", "--json",
+               tmp_path / "no" / "such" / "dir" / "r.json")
+    assert r.exit_code == 1 and "does not exist" in one_error_line(r)

@@ -1,0 +1,110 @@
+"""The group: --version, --help everywhere, global options, error formatting."""
+from __future__ import annotations
+
+import pytest
+
+from flowcli import __version__
+from tests.cli.conftest import one_error_line
+
+COMMANDS = ["pair", "dir", "video", "viz", "convert", "info", "doctor"]
+
+
+def test_version(invoke):
+    r = invoke("--version")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == f"flowcli {__version__}"
+
+
+def test_help_lists_commands_in_workflow_order(invoke):
+    r = invoke("--help")
+    assert r.exit_code == 0
+    listed = [ln.split()[0] for ln in r.stdout.split("Commands:")[1].splitlines() if ln.strip()]
+    assert listed[:len(COMMANDS)] == COMMANDS
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help_for_every_command(invoke, cmd):
+    r = invoke(cmd, "--help")
+    assert r.exit_code == 0
+    assert "Usage: " in r.stdout
+    if cmd in ("pair", "dir", "video", "doctor"):
+        for opt in ("--weights", "--device", "--fp16"):
+            assert opt in r.stdout
+
+
+def test_unknown_command_is_a_usage_error(invoke):
+    r = invoke("nosuchcommand")
+    assert r.exit_code == 2
+    assert "nosuchcommand" in one_error_line(r)
+
+
+def test_verbose_and_quiet_exclude_each_other(invoke):
+    r = invoke("-v", "-q", "info")
+    assert r.exit_code == 2
+    one_error_line(r)
+
+
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "flowcli", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"flowcli {__version__}"
+
+
+def test_bad_device_is_a_usage_error(invoke, pair_files, weights_file):
+    r = invoke("pair", *pair_files, "--weights", weights_file, "--device", "tpu")
+    assert r.exit_code == 2
+    assert "tpu" in one_error_line(r)
+
+
+def test_fp16_on_cpu_is_one_line_runtime_error(invoke, pair_files, weights_file, tmp_path):
+    r = invoke("pair", *pair_files, "-o", tmp_path / "f.flo", "--weights", weights_file, "--device", "cpu", "--fp16")
+    assert r.exit_code == 1
+    assert "fp16" in one_error_line(r)
+    assert not (tmp_path / "f.flo").exists()
+
+
+def test_fp16_and_bf16_exclude_each_other(invoke, pair_files, weights_file):
+    r = invoke("pair", *pair_files, "--weights", weights_file, "--fp16", "--bf16")
+    assert r.exit_code == 2
+    one_error_line(r)
+
+
+def test_debug_shows_traceback(invoke, tmp_path, pair_files, weights_file):
+    from flowcli.io import write_image
+
+    odd = tmp_path / "odd.png"
+    write_image(odd, __import__("numpy").zeros((40, 40, 3), "uint8"))
+    r = invoke("--debug", "pair", pair_files[0], odd, "--weights", weights_file)
+    assert r.exit_code == 1
+    assert "Traceback" in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_optional_modules_only_tolerate_their_own_absence(monkeypatch):
+    """A missing eval/train/bench module is skipped; a missing dependency inside one is a real error."""
+    import importlib
+
+    import flowcli.cli as cli
+
+    def fake_import(name, *a, **k):
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.setattr(importlib, "import_module", fake_import)
+    assert cli._load("train", optional=True) is None
+
+    def broken_dep(name, *a, **k):
+        raise ModuleNotFoundError("No module named 'somedep'", name="somedep")
+
+    monkeypatch.setattr(importlib, "import_module", broken_dep)
+    with pytest.raises(ModuleNotFoundError):
+        cli._load("train", optional=True)
+
+
+def test_quiet_and_verbose(invoke, pair_files, weights_file, tmp_path):
+    r = invoke("-q", "pair", *pair_files, "-o", tmp_path / "q.flo", "--weights", weights_file)
+    assert r.exit_code == 0 and r.stderr == "" and r.stdout == ""
+    r = invoke("-v", "pair", *pair_files, "-o", tmp_path / "v.flo", "--weights", weights_file)
+    assert r.exit_code == 0
+    assert "test-random" in r.stderr  # -v names the weights in use

@@ -1,0 +1,35 @@
+"""`flowcli train` through the CLI: runs, resumes, exports; bad configs are one-line errors."""
+import json
+
+from click.testing import CliRunner
+
+from flowcli.cli import main
+from flowcli.weights import read_checkpoint
+
+CONFIG = {"crop": [64, 96], "batch": 2, "checkpoint_every": 1, "log_every": 1, "validate_every": 0, "workers": 0,
+          "threads": 1, "stages": [{"finest_level": 6, "steps": 2, "lr": 1e-4}, {"finest_level": 5, "steps": 1}]}
+
+
+def test_train_resume_and_export(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(CONFIG))
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", str(cfg), str(run), "--device", "cpu", "--max-steps", "2"])
+    assert r.exit_code == 0, r.output
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    r = CliRunner().invoke(main, ["train", str(cfg), str(run), "--device", "cpu", "--export", str(tmp_path / "w.pt"),
+                                  "--name", "tiny"])
+    assert r.exit_code == 0, r.output
+    assert "resuming" in r.stderr
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    meta = read_checkpoint(tmp_path / "w.pt").meta
+    assert meta["name"] == "tiny" and meta["train_step"] == 3 and meta["finest_level"] == 5
+    assert r.stdout == ""
+
+
+def test_bad_config_is_one_line(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({**CONFIG, "lr_typo": 1}))
+    r = CliRunner().invoke(main, ["train", str(cfg), str(tmp_path / "run")])
+    assert r.exit_code == 1
+    assert r.stderr.strip().count("\n") == 0 and "lr_typo" in r.stderr and "c.json" in r.stderr
