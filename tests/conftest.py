@@ -48,3 +48,19 @@ def textured_image(h: int, w: int, seed: int = 0) -> np.ndarray:
         small = g.random((max(2, h // scale + 2), max(2, w // scale + 2), 3)).astype(np.float32)
         img += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3.0
     return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def write_image(path: Path, img: np.ndarray) -> None:
+    """Write an image, creating its folder (the io writers do not create folders); for fake dataset trees."""
+    from flowcli.io.image import write_image as _write_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_image(path, img)
+
+
+def put_flow(path: Path, flow: np.ndarray, valid=None) -> None:
+    """Write a flow file, creating its folder; for fake dataset trees."""
+    from flowcli.io import write_flow
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_flow(path, flow, valid)

@@ -14,7 +14,7 @@ import pytest
 from flowcli.data.datasets import open_dataset
 from flowcli.evaluate import EvalResult, compare, evaluate, markdown_table, method_name, table_rows
 from flowcli.io import read_flow, read_image, write_flow
-from flowcli.io import write_image as _write_image
+from tests.conftest import put_flow, write_image
 
 H, W = 40, 56  # crops: distinct enough to tell pairs apart, cheap to write and read
 
@@ -22,14 +22,6 @@ H, W = 40, 56  # crops: distinct enough to tell pairs apart, cheap to write and 
 # ---------------------------------------------------------------------------------------------- fake trees
 
 
-def write_image(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # the io writers do not create folders
-    _write_image(path, img)
-
-
-def put_flow(path: Path, flow: np.ndarray, valid=None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_flow(path, flow, valid)
 
 
 def load_real(real_dir: Path) -> dict:

@@ -21,18 +21,10 @@ from flowcli.data.datasets import (
     write_submission,
 )
 from flowcli.io import read_flow, write_flow
+from tests.conftest import put_flow, write_image
 from flowcli.io.image import read_image
-from flowcli.io.image import write_image as _write_image
 
 
-def write_image(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # the io writers do not create folders
-    _write_image(path, img)
-
-
-def put_flow(path: Path, flow: np.ndarray, valid=None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_flow(path, flow, valid)
 
 H, W = 40, 56  # crops of the real pairs: enough to tell frames apart, cheap to write and read
 
