@@ -135,6 +135,9 @@ class Estimator:
     def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor) -> torch.Tensor:
         """NxHxWx3 uint8 RGB tensors (any device) -> Nx2xHxW float32 flow on the estimator's device."""
         h, w = rgb1.shape[1:3]
+        if self.device.type == "cuda" and rgb1.device.type == "cpu":
+            # page-locked host memory lets the copy run asynchronously, overlapping the previous batch's compute
+            rgb1, rgb2 = rgb1.pin_memory(), rgb2.pin_memory()
         x1 = preprocess(rgb1.to(self.device, non_blocking=True))
         x2 = preprocess(rgb2.to(self.device, non_blocking=True))
         if not self.retry_oom:

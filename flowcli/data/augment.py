@@ -52,12 +52,14 @@ def sample_transforms(
     crop: Tuple[int, int],
     strength: float = 1.0,
     tries: int = 20,
+    relative: float = 1.0,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Draw the augmentation's geometry; returns 3x3 ``(a1, a2)`` mapping crop pixels to source pixels.
 
     ``img1' = img1 o a1`` and ``img2' = img2 o a2``.  The crop footprint of ``a1`` always lies inside
     the source: draws that do not fit are redrawn (``tries`` times) and then zoomed in just enough.
-    With ``strength == 0`` both are the same integer translation (a plain random crop).
+    With ``strength == 0`` both are the same integer translation (a plain random crop). ``relative`` scales
+    image 2's relative transform alone (it adds a global motion of ~0.03 crop widths to every pair).
     """
     H, W = int(src_hw[0]), int(src_hw[1])
     h, w = int(crop[0]), int(crop[1])
@@ -85,9 +87,10 @@ def sample_transforms(
     a1[:2, :2] = lin
     a1[:2, 2] = cs - lin @ cc
     # Image 2's relative transform, in crop coordinates about the crop centre.
-    rel_zoom = math.exp(rng.normal(0, REL_LOG_ZOOM) * s)
-    rel_lin = _rotation_zoom(rng.normal(0, REL_ROTATE) * s, rel_zoom, rel_zoom)
-    t = rng.normal(0, REL_TRANSLATE, 2) * s * np.array([w, h])
+    r = s * float(relative)
+    rel_zoom = math.exp(rng.normal(0, REL_LOG_ZOOM) * r)
+    rel_lin = _rotation_zoom(rng.normal(0, REL_ROTATE) * r, rel_zoom, rel_zoom)
+    t = rng.normal(0, REL_TRANSLATE, 2) * r * np.array([w, h])
     rel = np.eye(3)
     rel[:2, :2] = rel_lin
     rel[:2, 2] = cc - rel_lin @ cc + t
@@ -234,6 +237,7 @@ def augment_pair(
     *,
     geometric: bool = True,
     photometric_aug: bool = True,
+    relative: float = 1.0,
 ) -> dict:
     """Augment a sample and crop it to ``crop=(h, w)``; returns a new sample dict (uint8 images).
 
@@ -245,7 +249,7 @@ def augment_pair(
         raise ValueError(f"augment_pair: strength must be >= 0, got {strength}")
     crop = (int(crop[0]), int(crop[1]))
     src = sample["img1"].shape[:2]
-    a1, a2 = sample_transforms(rng, src, crop, strength if geometric else 0.0)
+    a1, a2 = sample_transforms(rng, src, crop, strength if geometric else 0.0, relative=relative)
     out = warp_pair(sample, a1, a2, crop)
     if photometric_aug:
         out["img1"], out["img2"] = photometric(out["img1"], out["img2"], rng, strength)

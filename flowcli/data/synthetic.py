@@ -62,6 +62,7 @@ class SyntheticFlow:
         min_layers: int = 3,
         max_layers: int = 8,
         max_motion: Optional[float] = None,
+        deformation: float = 1.0,
     ) -> None:
         if len(size) != 2 or int(size[0]) < 16 or int(size[1]) < 16:
             raise ValueError(f"synthetic: size must be (H, W) with both >= 16, got {tuple(size)!r}")
@@ -78,6 +79,7 @@ class SyntheticFlow:
         self.length = DEFAULT_LENGTH if length is None else int(length)
         self.min_layers = int(min_layers)
         self.max_layers = int(max_layers)
+        self.deformation = float(deformation)
         self.max_motion = (
             _REFERENCE_MOTION * self.size[1] / _REFERENCE_WIDTH if max_motion is None else float(max_motion)
         )
@@ -98,6 +100,7 @@ class SyntheticFlow:
             min_layers=self.min_layers,
             max_layers=self.max_layers,
             max_motion=self.max_motion,
+            deformation=self.deformation,
         )
         sample["name"] = f"synthetic/{self.seed}/{index:07d}"
         sample["sequence"] = ""
@@ -313,18 +316,22 @@ def render_pair(
     min_layers: int = 3,
     max_layers: int = 8,
     max_motion: float = 30.0,
+    deformation: float = 1.0,
 ) -> dict:
     """Render one synthetic pair with ``rng``; returns ``img1, img2, flow, valid, occ`` (no name).
 
-    ``size`` is (H, W); see :class:`SyntheticFlow` for the other parameters.
+    ``size`` is (H, W); ``deformation`` scales the spread of every rotation, zoom and squeeze (1 = the defaults
+    below; with ``max_motion`` scaled by the same factor the whole motion field shrinks while the scene, drawn
+    from the same random numbers, stays the same); see :class:`SyntheticFlow` for the other parameters.
     """
     h, w = int(size[0]), int(size[1])
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
 
     # Background: its own gentle affine motion (camera-like).
     tx, ty = _translation(rng, 0.5 * max_motion)
-    a_bg = _similarity(cx, cy, rng.normal(0, 0.03), math.exp(rng.normal(0, 0.04)),
-                       math.exp(rng.normal(0, 0.01)), tx, ty)
+    k = float(deformation)
+    a_bg = _similarity(cx, cy, k * rng.normal(0, 0.03), math.exp(k * rng.normal(0, 0.04)),
+                       math.exp(k * rng.normal(0, 0.01)), tx, ty)
     # The background patch must cover every frame-2 pixel's pre-image: frame ∪ A_bg^{-1}(frame).
     bx0, by0, bx1, by1 = _corners_bbox(np.linalg.inv(a_bg), 0, 0, w - 1, h - 1)
     ox = int(math.floor(min(0.0, bx0))) - 2
@@ -349,8 +356,8 @@ def render_pair(
         tx, ty = _translation(rng, max_motion)
         # Object motion = its own rotation/zoom about its centre, after the background's motion.
         c2 = a_bg @ np.array([ocx, ocy, 1.0])
-        rel = _similarity(c2[0], c2[1], rng.normal(0, 0.12), math.exp(rng.normal(0, 0.08)),
-                          math.exp(rng.normal(0, 0.03)), tx, ty)
+        rel = _similarity(c2[0], c2[1], k * rng.normal(0, 0.12), math.exp(k * rng.normal(0, 0.08)),
+                          math.exp(k * rng.normal(0, 0.03)), tx, ty)
         layers.append((prem, ox, oy, rel @ a_bg))
 
     img1 = np.zeros((h, w, 3), np.float32)

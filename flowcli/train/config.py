@@ -42,6 +42,9 @@ class TrainConfig:
     data_root: Optional[str] = None
     data_split: Optional[str] = None
     data_length: Optional[int] = None  # cap the synthetic set (a small fixed set, e.g. to overfit in tests)
+    # synthetic motions are multiplied per sample by a log-uniform factor in [lo, hi]: real footage is dominated
+    # by small motions, and a generator that always moves everything teaches a prior of large flow
+    motion_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
     crop: list[int] = field(default_factory=lambda: [192, 256])
     batch: int = 8
     weight_decay: float = 4e-4

@@ -57,11 +57,18 @@ class TrainSource:
 
     def sample(self, index: int, crop: tuple[int, int]) -> dict:
         ds = self.dataset(crop)
+        lo, hi = self.config.motion_scale
+        scale = 1.0
+        if self.config.data == "synthetic" and (lo, hi) != (1.0, 1.0):
+            # the same scene (rendering depends on (seed, index) only) with its motions scaled
+            scale = float(np.exp(np.random.default_rng([self.config.seed, 11, index]).uniform(np.log(lo), np.log(hi))))
+            ds = SyntheticFlow(ds.size, seed=ds.seed, length=len(ds), max_motion=ds.max_motion * scale,
+                               deformation=scale)
         s = ds[index % len(ds)]
         rng = np.random.default_rng([self.config.seed, 7, index])
         if self.config.augment_strength == 0 and s["img1"].shape[:2] == tuple(crop):
             return s
-        return augment_pair(s, rng, crop=tuple(crop), strength=self.config.augment_strength)
+        return augment_pair(s, rng, crop=tuple(crop), strength=self.config.augment_strength, relative=scale)
 
 
 class BatchStream(torch.utils.data.IterableDataset):
