@@ -197,7 +197,21 @@ def prefetch(iterable: Iterable, maxsize: int = 4, name: str = "prefetch") -> It
     return consume()
 
 
-class Worker:
+class _ClosesOnExit:
+    """``with`` support for objects with ``close()`` (finish the work) and ``abort()`` (drop it): a block that
+    ends normally closes, one that raises aborts, so an interrupted job never leaves a half-written result."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Worker(_ClosesOnExit):
     """One background thread running submitted jobs in order, behind a bounded queue.
 
     ``submit(fn, *args)`` blocks when ``maxsize`` jobs are waiting (back-pressure keeps memory bounded) and
@@ -251,14 +265,6 @@ class Worker:
         self._stop.set()
         self._thread.join()
 
-    def __enter__(self) -> "Worker":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # ---- video -----------------------------------------------------------------------------------------------------
@@ -390,7 +396,7 @@ def open_video(path: str | os.PathLike, *, start: int = 0, every: int = 1, frame
     return VideoStream(info=info, frames=frames_iter(), _decoder=gen)
 
 
-class VideoWriter:
+class VideoWriter(_ClosesOnExit):
     """Encode RGB frames (all one size) into ``path`` with ffmpeg (H.264 for .mp4/.mkv/.mov); the file appears
     only when :meth:`close` succeeds, so an error or interrupt leaves no partial video.
 
@@ -457,14 +463,6 @@ class VideoWriter:
             if tmp.exists():
                 tmp.unlink()
 
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # ---- streaming inference ---------------------------------------------------------------------------------------
