@@ -53,16 +53,11 @@ def adapted_size(h: int, w: int) -> tuple[int, int]:
 
 def preprocess(rgb: torch.Tensor) -> torch.Tensor:
     """NxHxWx3 uint8 RGB tensor -> Nx3xH_axW_a float BGR in [0, 1] (mean subtraction happens in the network)."""
-    n, h, w, _ = rgb.shape
-    x = rgb.permute(0, 3, 1, 2).flip(1).float().div_(255.0)
-    ha, wa = adapted_size(h, w)
-    if (ha, wa) != (h, w):
-        x = F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False)
-    return x
+    return resize_to_multiple(rgb.permute(0, 3, 1, 2).flip(1).float().div_(255.0))
 
 
-def preprocess_pad(x: torch.Tensor) -> torch.Tensor:
-    """Resize an already preprocessed Nx3xHxW batch to the next multiples of 32 (used by the OOM fallback)."""
+def resize_to_multiple(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear resize of an Nx3xHxW batch to the next multiples of 32 (a no-op when already there)."""
     ha, wa = adapted_size(*x.shape[2:])
     return x if (ha, wa) == tuple(x.shape[2:]) else F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False)
 
@@ -140,11 +135,11 @@ class Estimator:
             rgb1, rgb2 = rgb1.pin_memory(), rgb2.pin_memory()
         x1 = preprocess(rgb1.to(self.device, non_blocking=True))
         x2 = preprocess(rgb2.to(self.device, non_blocking=True))
-        if not self.retry_oom:
-            return postprocess(self._run(x1, x2), h, w)
         try:
             return postprocess(self._run(x1, x2), h, w)
         except torch.cuda.OutOfMemoryError:
+            if not self.retry_oom:
+                raise
             torch.cuda.empty_cache()
         if self.precision == "fp32":
             self._fallback(f"CUDA out of memory at {w}x{h}; retrying in fp16")
@@ -153,8 +148,8 @@ class Estimator:
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
         self._fallback(f"CUDA out of memory at {w}x{h}; estimating at half resolution and upsampling the flow")
-        small = [F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False) for x in (x1, x2)]
-        small = [preprocess_pad(x) for x in small]
+        small = [resize_to_multiple(F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False))
+                 for x in (x1, x2)]
         return postprocess(self._run(*small, precision="fp16"), h, w, net_size=tuple(small[0].shape[2:]))
 
     def _run(self, x1: torch.Tensor, x2: torch.Tensor, precision: Optional[str] = None) -> torch.Tensor:

@@ -94,9 +94,10 @@ def set_cpu_threads(threads: Optional[int]) -> int:
     """Use ``threads`` intra-op threads (default: every core this process may run on); returns the count."""
     import os
 
-    n = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (threads or os.cpu_count() or 1)
-    torch.set_num_threads(int(n))
-    return int(n)
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(int(threads))
+    return int(threads)
 
 
 __all__ = ["BenchResult", "bench_estimator", "peak_rss_mb", "set_cpu_threads", "adapted_size"]

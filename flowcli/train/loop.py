@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..io.atomic import atomic_path
 from ..model import LiteFlowNet, build_liteflownet
 from ..weights import read_checkpoint, save_checkpoint, load_into
 from .config import Stage, TrainConfig
@@ -106,8 +107,6 @@ class _Dist:
 
 
 def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig) -> None:
-    from ..io.atomic import atomic_path
-
     state = {"format": "flowcli-run", "version": 1, "step": step, "stage": stage_index,
              "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict()}
     with atomic_path(path) as tmp:
