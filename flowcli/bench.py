@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .api import Estimator, adapted_size
+from .model import build_liteflownet
 
 
 @dataclass
@@ -23,7 +24,7 @@ class BenchResult:
     width: int
     height: int
     batch: int
-    variant: str  # "tuned" (channels_last etc.) or "eager" (plain fp32 NCHW path)
+    variant: str  # "tuned" or "eager" (the plain path), see variant_estimator
     seconds_per_pair: float
     pairs_per_s: float
     repeats: int
@@ -66,7 +67,7 @@ def _sync(device: torch.device) -> None:
 def bench_estimator(est: Estimator, *, width: int = 1024, height: int = 436, batch: int = 1, repeats: int = 3,
                     warmup: int = 1, variant: str = "tuned", seed: int = 0) -> BenchResult:
     """Time ``est`` on random uint8 pairs of ``width`` x ``height`` (pre/post-processing included, transfers from
-    host memory included), ``warmup`` untimed and ``repeats`` timed batches."""
+    host memory included), ``warmup`` untimed and ``repeats`` timed batches; reports the median batch."""
     g = np.random.default_rng(seed)
     rgb1 = torch.from_numpy(g.integers(0, 256, (batch, height, width, 3), dtype=np.uint8))
     rgb2 = torch.from_numpy(g.integers(0, 256, (batch, height, width, 3), dtype=np.uint8))
@@ -78,16 +79,36 @@ def bench_estimator(est: Estimator, *, width: int = 1024, height: int = 436, bat
     can_reset = _reset_peak_rss()
     if est.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(est.device)
-    t0 = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        t0 = time.perf_counter()
         est.flow_tensor(rgb1, rgb2)
-    _sync(est.device)
-    dt = (time.perf_counter() - t0) / repeats
+        _sync(est.device)
+        times.append(time.perf_counter() - t0)
+    dt = float(np.median(times))  # the median: robust to a slow outlier on a shared machine
     return BenchResult(device=str(est.device), precision=est.precision, width=width, height=height, batch=batch,
                        variant=variant, seconds_per_pair=dt / batch, pairs_per_s=batch / dt, repeats=repeats,
                        peak_rss_mb=peak_rss_mb() if can_reset or warmup == 0 else None,
                        cuda_max_allocated_mb=(torch.cuda.max_memory_allocated(est.device) / 2 ** 20
                                               if est.device.type == "cuda" else None))
+
+
+def variant_estimator(variant: str, *, weights: Optional[str] = None, device="cpu", precision: str = "fp32",
+                      compile: bool = False, cuda_graphs: bool = False) -> Estimator:
+    """An estimator for one benchmark variant; speed does not depend on the weights, so ``weights=None`` times a
+    random network.
+
+    ``"tuned"``: flowcli's default path (channels_last activations for oneDNN/cuDNN, the matmul correlation), plus
+    ``compile``/``cuda_graphs`` if asked. ``"eager"``: the plain path the speed-ups are measured against, a
+    straightforward port: NCHW activations and the correlation computed one displacement at a time."""
+    if variant not in ("tuned", "eager"):
+        raise ValueError(f"variant must be tuned or eager, got {variant!r}")
+    tuned = variant == "tuned"
+    est = Estimator(weights, model=None if weights else build_liteflownet(), device=device, precision=precision,
+                    channels_last=tuned, compile=compile and tuned, cuda_graphs=cuda_graphs and tuned)
+    if not tuned:
+        est.model.set_correlation("reference")
+    return est
 
 
 def set_cpu_threads(threads: Optional[int]) -> int:
@@ -100,4 +121,4 @@ def set_cpu_threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-__all__ = ["BenchResult", "bench_estimator", "peak_rss_mb", "set_cpu_threads", "adapted_size"]
+__all__ = ["BenchResult", "bench_estimator", "peak_rss_mb", "set_cpu_threads", "variant_estimator", "adapted_size"]

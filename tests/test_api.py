@@ -114,8 +114,26 @@ def test_out_of_memory_falls_back_to_fp16_then_half_resolution(model, monkeypatc
         return real_run(x1, x2, precision="fp32")  # CPU autocast has no fp16; numbers are not the point here
 
     monkeypatch.setattr(est, "_run", fake_run)
-    with pytest.warns(RuntimeWarning, match="half resolution"):
+    with pytest.warns(RuntimeWarning) as record:
         flow = est.estimate(textured_image(64, 96, 1), textured_image(64, 96, 2))
+    assert [str(w.message) for w in record] == ["CUDA out of memory at 96x64; retrying in fp16",
+                                                "CUDA out of memory at 96x64; estimating at half resolution and upsampling the flow"]
     assert calls == [("fp32", (64, 96)), ("fp16", (64, 96)), ("fp16", (32, 64))]
     assert flow.shape == (64, 96, 2) and np.isfinite(flow).all()
     assert len(est.fallbacks) == 2 and "fp16" in est.fallbacks[0]
+
+
+def test_cuda_graphs_need_cuda(model):
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device, got cpu"):
+        Estimator(model=model, device="cpu", cuda_graphs=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_replay_matches_eager(model):
+    eager = Estimator(model=model, device="cuda")
+    graphs = Estimator(model=model, device="cuda", cuda_graphs=True)
+    for h, w, seed in ((64, 96, 1), (64, 96, 5), (96, 64, 9)):  # a replay with new data, then a new shape
+        rgb1 = torch.from_numpy(textured_image(h, w, seed))[None]
+        rgb2 = torch.from_numpy(textured_image(h, w, seed + 1))[None]
+        torch.testing.assert_close(graphs.flow_tensor(rgb1, rgb2), eager.flow_tensor(rgb1, rgb2), atol=1e-4, rtol=1e-4)
+    assert len(graphs._graphs) == 2

@@ -32,20 +32,21 @@ def _sizes(ctx, param, values):
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--compare-eager/--no-compare-eager", default=True, show_default=True,
-              help="Also time the plain fp32 NCHW eager path and report the speed-up over it.")
+              help="Also time the plain fp32 eager path (NCHW, correlation one displacement at a time) and report the "
+                   "speed-up over it.")
 @click.option("--compile", "use_compile", is_flag=True, help="Wrap the network in torch.compile (tuned variant).")
+@click.option("--cuda-graphs", is_flag=True, help="Replay the forward pass as a CUDA graph (tuned variant, CUDA only).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all usable cores).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint to time (speed does not depend on the values; default: a random network).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-def command(sizes, devices, precisions, batches, repeats, warmup, compare_eager, use_compile, threads,
+def command(sizes, devices, precisions, batches, repeats, warmup, compare_eager, use_compile, cuda_graphs, threads,
             weights: Optional[str], as_json: bool) -> None:
     """Measure inference speed and memory (pre/post-processing included)."""
     import torch
 
-    from flowcli.api import Estimator, resolve_device
-    from flowcli.bench import bench_estimator, set_cpu_threads
-    from flowcli.model import build_liteflownet
+    from flowcli.api import resolve_device
+    from flowcli.bench import bench_estimator, set_cpu_threads, variant_estimator
 
     n_threads = set_cpu_threads(threads)
     results = []
@@ -55,11 +56,10 @@ def command(sizes, devices, precisions, batches, repeats, warmup, compare_eager,
             if precision == "fp16" and device.type != "cuda":
                 warn(f"skipping fp16 on {device}: it needs CUDA")
                 continue
-            variants = [("tuned", True)] + ([("eager", False)] if compare_eager and precision == "fp32" else [])
-            for variant, tuned in variants:
-                model = None if weights else build_liteflownet()
-                est = Estimator(weights, model=model, device=device, precision=precision, channels_last=tuned,
-                                compile=use_compile and tuned)
+            variants = ["tuned"] + (["eager"] if compare_eager and precision == "fp32" else [])
+            for variant in variants:
+                est = variant_estimator(variant, weights=weights, device=device, precision=precision,
+                                        compile=use_compile, cuda_graphs=cuda_graphs and device.type == "cuda")
                 for (w, h) in sizes:
                     for b in batches:
                         try:

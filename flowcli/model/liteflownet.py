@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .correlation import IMPLEMENTATIONS
 from .features import FeaturePyramid
 from .levels import LEVELS, MEAN_IMAGE1, MEAN_IMAGE2
 from .matching import MatchingUnit
@@ -42,6 +43,15 @@ class LiteFlowNet(nn.Module):
     def set_means(self, mean1: Sequence[float], mean2: Sequence[float]) -> None:
         self.mean1.copy_(torch.tensor(mean1, dtype=torch.float32).view(1, 3, 1, 1))
         self.mean2.copy_(torch.tensor(mean2, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def set_correlation(self, impl: str) -> "LiteFlowNet":
+        """Use correlation ``impl`` ("matmul" or "reference", see :func:`~flowcli.model.correlation.correlation`) at
+        every level; returns the network."""
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"correlation impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+        for unit in self.matching:
+            unit.correlation_impl = impl
+        return self
 
     @staticmethod
     def image_pyramid(image: torch.Tensor, feats: list[torch.Tensor]) -> list[torch.Tensor]:

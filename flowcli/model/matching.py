@@ -33,6 +33,7 @@ class MatchingUnit(nn.Module):
         self.upflow = bilinear_upsampler(2) if spec.has_upflow else None
         self.upcorr = bilinear_upsampler(49) if spec.has_upcorr else None
         self.main = conv_stack([49, 128, 64, 32], last_kernel=spec.kernel)
+        self.correlation_impl = "matmul"  # see correlation(); LiteFlowNet.set_correlation switches every level
 
     def forward(self, feat1: torch.Tensor, feat2: torch.Tensor, flow: Optional[torch.Tensor]) -> torch.Tensor:
         feat1 = self.feat(feat1)
@@ -40,7 +41,7 @@ class MatchingUnit(nn.Module):
         if flow is not None:
             flow = self.upflow(flow)  # no x2: flow is stored in full-resolution pixels / 20 (spec §0)
             feat2 = backward_warp(feat2, flow * self.spec.warp_scale)  # f-warp
-        cost = F.leaky_relu(correlation(feat1, feat2, stride=self.spec.corr_stride), LRELU_SLOPE)
+        cost = F.leaky_relu(correlation(feat1, feat2, stride=self.spec.corr_stride, impl=self.correlation_impl), LRELU_SLOPE)
         if self.upcorr is not None:
             cost = self.upcorr(cost)  # stride-2 cost volume back to the level grid (after the activation)
         delta = self.main(cost)

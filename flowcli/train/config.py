@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Optional
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class Stage:
     finest_level: int
@@ -59,6 +62,9 @@ class TrainConfig:
     threads: Optional[int] = None
     workers: int = 1  # DataLoader processes rendering/augmenting batches while the network trains
     init: Optional[str] = None  # weights to start from (either checkpoint kind)
+    # "bf16": forward pass under bfloat16 autocast (weights, optimizer and loss stay fp32). About 1.6-1.9x faster
+    # per step on CPUs with AVX512-BF16/AMX and on recent GPUs; slower on CPUs without native bf16.
+    precision: str = "fp32"
 
     @property
     def total_steps(self) -> int:
@@ -97,6 +103,8 @@ class TrainConfig:
             if not 2 <= stage.finest_level <= 6:
                 raise ValueError(f"stage {i}: finest_level must be 2..6, got {stage.finest_level}")
             stages.append(stage)
+        if d.get("precision", "fp32") not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {d['precision']!r}")
         return cls(stages=stages, **d)
 
 

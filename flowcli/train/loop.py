@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from ..io.atomic import atomic_path
 from ..model import LiteFlowNet, build_liteflownet
+from ..runtime import retain_freed_memory
 from ..weights import read_checkpoint, save_checkpoint, load_into
 from .config import Stage, TrainConfig
 from .data import BatchStream, validation_batches
@@ -125,6 +126,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     says so. Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
     samples are a pure function of (seed, index) and the optimizer state is restored."""
     run_dir = Path(run_dir)
+    retain_freed_memory()  # every step allocates the same activations again (see flowcli.runtime)
     world = _Dist()
     dev = world.device(device)
     world.init(dev)
@@ -175,7 +177,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         batch = next(stream)
         img1, img2 = batch["img1"].to(dev, non_blocking=True), batch["img2"].to(dev, non_blocking=True)
         flow, valid = batch["flow"].to(dev, non_blocking=True), batch["valid"].to(dev, non_blocking=True)
-        outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r, return_all=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r,
+                          return_all=True)
         loss = multiscale_loss(outputs, flow, valid, eps=config.charbonnier_eps, q=config.charbonnier_q)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -186,7 +190,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             raise FloatingPointError(f"loss became {loss.item()} at step {done}")
         if main_rank and (done % config.log_every == 0 or done == end):
             with torch.no_grad():
-                epe = endpoint_error(outputs["flow"].detach(), flow, valid).item()
+                epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
             now = time.time()
             record = {"step": done, "stage": idx, "finest_level": stage.finest_level, "loss": round(loss.item(), 5),
                       "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"],

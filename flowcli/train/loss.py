@@ -31,7 +31,7 @@ def resample_label(flow: torch.Tensor, valid: torch.Tensor, size: tuple[int, int
 def charbonnier(pred: torch.Tensor, label: torch.Tensor, mask: torch.Tensor, *, eps: float = 0.01, q: float = 0.5) -> torch.Tensor:
     """Sum over pixels of ``(|pred - label|^2 + eps)^q`` divided by the batch size; invalid pixels contribute the
     constant ``eps^q`` (no gradient), as Caffe does with NaN labels."""
-    d2 = (pred - label).pow(2).sum(1, keepdim=True)
+    d2 = (pred.float() - label).pow(2).sum(1, keepdim=True)  # fp32 even when the forward ran under bf16 autocast
     d2 = torch.where(mask, d2, torch.zeros_like(d2))
     return (d2 + eps).pow(q).sum() / pred.shape[0]
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from flowcli.model.correlation import correlation, correlation_reference, correlation_unfold
+from flowcli.model.correlation import correlation, correlation_reference, correlation_matmul
 
 
 def naive(f0, f1, stride):
@@ -32,17 +32,22 @@ def test_matches_naive_definition(shape, stride):
     g = torch.Generator().manual_seed(hash((shape, stride)) % 2 ** 31)
     f0, f1 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
     expected = naive(f0, f1, stride)
-    for fn in (correlation_reference, correlation_unfold, correlation):
+    for fn in (correlation_reference, correlation_matmul, correlation):
         got = fn(f0, f1, stride=stride)
         assert got.shape == expected.shape
         torch.testing.assert_close(got.double(), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_banded_unfold_equals_one_shot():
+def test_row_bands_tiles_and_layout_do_not_change_the_result():
     f0, f1 = torch.randn(2, 6, 13, 10), torch.randn(2, 6, 13, 10)
+    cl0, cl1 = (t.contiguous(memory_format=torch.channels_last) for t in (f0, f1))
     for stride in (1, 2):
-        torch.testing.assert_close(correlation_unfold(f0, f1, stride=stride, max_elements=1),
-                                   correlation_unfold(f0, f1, stride=stride))
+        expected = correlation_reference(f0, f1, stride=stride)
+        variants = [correlation_matmul(f0, f1, stride=stride, max_elements=1),  # one row per band
+                    correlation_matmul(cl0, cl1, stride=stride)]
+        variants += [correlation_matmul(f0, f1, stride=stride, tile=t) for t in (1, 3, 4, 32)]  # ragged, wider than W
+        for got in variants:
+            torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
 
 
 def test_channel_order_is_dy_major():
@@ -61,9 +66,9 @@ def test_gradients_match_reference():
     f0 = torch.randn(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
     f1 = torch.randn(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
     for stride in (1, 2):
-        assert torch.autograd.gradcheck(lambda a, b: correlation_unfold(a, b, stride=stride), (f0, f1))
+        assert torch.autograd.gradcheck(lambda a, b: correlation_matmul(a, b, stride=stride), (f0, f1))
         g_ref = torch.autograd.grad(correlation_reference(f0, f1, stride=stride).square().sum(), (f0, f1))
-        g_fast = torch.autograd.grad(correlation_unfold(f0, f1, stride=stride).square().sum(), (f0, f1))
+        g_fast = torch.autograd.grad(correlation_matmul(f0, f1, stride=stride).square().sum(), (f0, f1))
         for a, b in zip(g_ref, g_fast):
             torch.testing.assert_close(a, b)
 

@@ -135,3 +135,18 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["matching.4.main.0.weight"], fresh["matching.4.main.0.weight"])  # it did train
     assert len(losses(run_dir)) == 3
+
+
+def test_bf16_autocast_trains_with_fp32_weights(tmp_path):
+    cfg = tiny_config(stages=[Stage(finest_level=5, steps=30, lr=1e-3)], data_length=2, augment_strength=0.0)
+    result = train(TrainConfig(**{**cfg.__dict__, "precision": "bf16"}), tmp_path / "bf16", device="cpu")
+    train(cfg, tmp_path / "fp32", device="cpu", max_steps=1)
+    seq = losses(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert seq[0] != losses(tmp_path / "fp32")[0]  # the forward pass really ran in bf16
+    assert sum(seq[-5:]) < sum(seq[:5])
+
+
+def test_config_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp8'"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "precision": "fp8"})
