@@ -86,8 +86,9 @@ def _check_pair(img1: np.ndarray, img2: np.ndarray, names: tuple[str, str] = ("i
 class Estimator:
     """A loaded network on a device. Reuse one for many pairs; :func:`estimate_flow` keeps one per setting.
 
-    ``precision`` is ``"fp32"`` (default), or ``"fp16"``/``"bf16"`` autocast on CUDA (on CPU only ``bf16`` is
-    accepted, and it is slower than fp32 on most CPUs). ``channels_last`` (default on) stores activations
+    ``precision`` is ``"fp32"`` (default: the original network's numbers), or ``"fp16"``/``"bf16"`` autocast on
+    CUDA; on CPU only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX (1.5x on the project's
+    machine) and slower on others, at a small cost in accuracy (README, Speed). ``channels_last`` (default on) stores activations
     NHWC, the layout oneDNN and cuDNN convolutions prefer; ``compile=True`` wraps the network in
     ``torch.compile`` (worth it for long runs at one size: the first call compiles). ``cuda_graphs=True`` (CUDA
     only) records the forward pass once per input shape and precision and replays it, which removes the per-kernel
