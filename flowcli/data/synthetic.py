@@ -44,7 +44,8 @@ class SyntheticFlow:
     Takes ``size=(H, W)`` (default ``(320, 448)``) and keyword-only ``seed`` (int >= 0),
     ``length`` (None means :data:`DEFAULT_LENGTH`), ``min_layers``/``max_layers`` (how many
     foreground layers, inclusive; default 3..8) and ``max_motion`` (pixels; the typical largest
-    translation of a layer, a few go up to ~2.5x that; None means 30 px scaled by ``W / 448``).
+    translation of a layer, a few go up to ~2.5x that; None means 30 px scaled by ``W / 448``),
+    ``deformation`` and ``photos``/``photo_share`` (see :func:`render_pair`).
     ``ds[i]`` returns a sample dict (see the module docstring) that depends only on
     ``(seed, i)``; indices outside ``[0, len)`` raise IndexError.
     """
@@ -63,6 +64,8 @@ class SyntheticFlow:
         max_layers: int = 8,
         max_motion: Optional[float] = None,
         deformation: float = 1.0,
+        photos: Optional[Sequence[np.ndarray]] = None,
+        photo_share: float = 0.5,
     ) -> None:
         if len(size) != 2 or int(size[0]) < 16 or int(size[1]) < 16:
             raise ValueError(f"synthetic: size must be (H, W) with both >= 16, got {tuple(size)!r}")
@@ -80,6 +83,10 @@ class SyntheticFlow:
         self.min_layers = int(min_layers)
         self.max_layers = int(max_layers)
         self.deformation = float(deformation)
+        if not 0.0 <= float(photo_share) <= 1.0:
+            raise ValueError(f"synthetic: photo_share must be in [0, 1], got {photo_share}")
+        self.photos = list(photos) if photos else None
+        self.photo_share = float(photo_share)
         self.max_motion = (
             _REFERENCE_MOTION * self.size[1] / _REFERENCE_WIDTH if max_motion is None else float(max_motion)
         )
@@ -101,6 +108,8 @@ class SyntheticFlow:
             max_layers=self.max_layers,
             max_motion=self.max_motion,
             deformation=self.deformation,
+            photos=self.photos,
+            photo_share=self.photo_share,
         )
         sample["name"] = f"synthetic/{self.seed}/{index:07d}"
         sample["sequence"] = ""
@@ -227,6 +236,30 @@ def _texture(rng: np.random.Generator, h: int, w: int, background: bool = False)
     return np.clip(tex, 0.0, 1.0, out=tex)
 
 
+def _photo_texture(rng: np.random.Generator, h: int, w: int, photos: Sequence[np.ndarray]) -> np.ndarray:
+    """An hxw texture cut from a random photograph: random centre, rotation and scale (mirrored at the photo's
+    border), random per-channel gain, gamma and brightness, so that gray photographs get a tint."""
+    photo = photos[int(rng.integers(len(photos)))]
+    zoom = math.exp(rng.uniform(math.log(0.35), math.log(1.6)))  # photo pixels per texture pixel
+    angle = rng.uniform(-math.pi, math.pi) if rng.random() < 0.5 else rng.normal(0, 0.15)
+    if zoom > 1.0:  # minify by area averaging first, so that the warp below does not alias
+        photo = cv2.resize(photo, None, fx=1.0 / zoom, fy=1.0 / zoom, interpolation=cv2.INTER_AREA)
+        zoom = 1.0
+    ph, pw = photo.shape[:2]
+    c, s = math.cos(angle) * zoom, math.sin(angle) * zoom
+    px, py = rng.uniform(0, pw - 1), rng.uniform(0, ph - 1)
+    # texture pixel (x, y) -> photo pixel, centred on (px, py)
+    m = np.array([[c, -s, px - c * (w - 1) / 2 + s * (h - 1) / 2],
+                  [s, c, py - s * (w - 1) / 2 - c * (h - 1) / 2]], dtype=np.float64)
+    tex = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REFLECT_101)
+    tex = tex.astype(np.float32) * np.float32(1.0 / 255.0)
+    gain = rng.uniform(0.6, 1.3, 3).astype(np.float32)
+    tex = np.power(tex * gain, np.float32(math.exp(rng.normal(0, 0.25))))
+    tex += np.float32(rng.normal(0, 0.08))
+    return np.clip(tex, 0.0, 1.0, out=tex)
+
+
 # --------------------------------------------------------------------------------------------
 # Shapes.  Alpha masks in a DxD patch, zero on the patch border.
 
@@ -317,15 +350,25 @@ def render_pair(
     max_layers: int = 8,
     max_motion: float = 30.0,
     deformation: float = 1.0,
+    photos: Optional[Sequence[np.ndarray]] = None,
+    photo_share: float = 0.5,
 ) -> dict:
     """Render one synthetic pair with ``rng``; returns ``img1, img2, flow, valid, occ`` (no name).
 
     ``size`` is (H, W); ``deformation`` scales the spread of every rotation, zoom and squeeze (1 = the defaults
     below; with ``max_motion`` scaled by the same factor the whole motion field shrinks while the scene, drawn
-    from the same random numbers, stays the same); see :class:`SyntheticFlow` for the other parameters.
+    from the same random numbers, stays the same). With ``photos`` (HxWx3 uint8 RGB arrays, see
+    :mod:`flowcli.data.photos`), each texture is cut from a photograph with probability ``photo_share``; without
+    them no extra random numbers are drawn, so the procedural scenes stay as they were. See :class:`SyntheticFlow`
+    for the other parameters.
     """
     h, w = int(size[0]), int(size[1])
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+
+    def texture(th: int, tw: int, background: bool = False) -> np.ndarray:
+        if photos and rng.random() < photo_share:
+            return _photo_texture(rng, th, tw, photos)
+        return _texture(rng, th, tw, background=background)
 
     # Background: its own gentle affine motion (camera-like).
     tx, ty = _translation(rng, 0.5 * max_motion)
@@ -338,7 +381,7 @@ def render_pair(
     oy = int(math.floor(min(0.0, by0))) - 2
     pw = int(math.ceil(max(w - 1.0, bx1))) + 3 - ox
     ph = int(math.ceil(max(h - 1.0, by1))) + 3 - oy
-    bg = _texture(rng, ph, pw, background=True)
+    bg = texture(ph, pw, background=True)
     # The background is opaque: a 3-channel patch, copied rather than composited.
     layers = [(bg, ox, oy, a_bg)]
 
@@ -348,7 +391,7 @@ def render_pair(
         d = int(round(base * math.exp(rng.uniform(math.log(0.2), math.log(0.75)))))
         d = max(d, 12)
         alpha = _shape_mask(rng, d)
-        tex = _texture(rng, d, d)
+        tex = texture(d, d)
         prem = cv2.merge([tex[..., 0] * alpha, tex[..., 1] * alpha, tex[..., 2] * alpha, alpha])
         # Centre anywhere in the frame (objects may be cut by the border, as in FlyingChairs).
         ocx, ocy = rng.uniform(0, w - 1), rng.uniform(0, h - 1)

@@ -48,6 +48,9 @@ class TrainConfig:
     # synthetic motions are multiplied per sample by a log-uniform factor in [lo, hi]: real footage is dominated
     # by small motions, and a generator that always moves everything teaches a prior of large flow
     motion_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    # share of synthetic textures cut from photographs (scikit-image's sample photos: the `train` extra); 0 = noise
+    # textures only. The validation set stays procedural, so its EPE stays comparable along a run.
+    photo_textures: float = 0.0
     crop: list[int] = field(default_factory=lambda: [192, 256])
     batch: int = 8
     weight_decay: float = 4e-4
@@ -103,6 +106,8 @@ class TrainConfig:
             if not 2 <= stage.finest_level <= 6:
                 raise ValueError(f"stage {i}: finest_level must be 2..6, got {stage.finest_level}")
             stages.append(stage)
+        if not 0.0 <= float(d.get("photo_textures", 0.0)) <= 1.0:
+            raise ValueError(f"photo_textures must be in [0, 1], got {d['photo_textures']}")
         if d.get("precision", "fp32") not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {d['precision']!r}")
         return cls(stages=stages, **d)

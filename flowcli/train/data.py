@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..data.augment import augment_pair
+from ..data.photos import load_photos
 from ..data.synthetic import SyntheticFlow
 from .config import TrainConfig
 
@@ -39,6 +40,8 @@ class TrainSource:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self._datasets: dict = {}
+        # natural-image textures for a share of the synthetic surfaces (read once per process)
+        self._photos = load_photos() if config.data == "synthetic" and config.photo_textures > 0 else None
 
     def dataset(self, crop: tuple[int, int]):
         key = tuple(crop)
@@ -48,7 +51,8 @@ class TrainSource:
                 h, w = crop
                 size = (int(h * 1.25) // 8 * 8, int(w * 1.25) // 8 * 8)
                 self._datasets[key] = SyntheticFlow(size, seed=self.config.seed,
-                                                    length=self.config.data_length or UNBOUNDED)
+                                                    length=self.config.data_length or UNBOUNDED,
+                                                    photos=self._photos, photo_share=self.config.photo_textures)
             else:
                 from ..data.datasets import open_dataset
 
@@ -63,7 +67,7 @@ class TrainSource:
             # the same scene (rendering depends on (seed, index) only) with its motions scaled
             scale = float(np.exp(np.random.default_rng([self.config.seed, 11, index]).uniform(np.log(lo), np.log(hi))))
             ds = SyntheticFlow(ds.size, seed=ds.seed, length=len(ds), max_motion=ds.max_motion * scale,
-                               deformation=scale)
+                               deformation=scale, photos=ds.photos, photo_share=ds.photo_share)
         s = ds[index % len(ds)]
         rng = np.random.default_rng([self.config.seed, 7, index])
         if self.config.augment_strength == 0 and s["img1"].shape[:2] == tuple(crop):

@@ -93,3 +93,34 @@ def test_bad_arguments():
         SyntheticFlow(min_layers=5, max_layers=2)
     with pytest.raises(ValueError, match="seed"):
         SyntheticFlow(seed=-1)
+
+
+def fake_photos():
+    """Two 'photographs' with structure at several scales (no scikit-image needed)."""
+    g = np.random.default_rng(5)
+    out = []
+    for h, w in ((300, 400), (256, 256)):
+        coarse = cv2.resize(g.random((h // 16, w // 16, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        fine = cv2.GaussianBlur(g.random((h, w, 3)).astype(np.float32), (0, 0), 1.0)
+        out.append(np.clip((0.7 * coarse + 0.6 * fine) * 255, 0, 255).astype(np.uint8))
+    return out
+
+
+def test_photo_textures_keep_the_ground_truth_exact():
+    ds = SyntheticFlow(seed=11, photos=fake_photos(), photo_share=1.0)
+    errs, raws = zip(*(photometric_errors(ds[i]) for i in range(4)))
+    assert np.mean(errs) < 3.0, errs
+    assert np.mean(raws) > 4 * np.mean(errs), (raws, errs)
+
+
+def test_photo_textures_are_used_and_deterministic():
+    flat = [np.full((64, 64, 3), 128, np.uint8)]  # a featureless 'photograph': every surface becomes flat
+    photo = SyntheticFlow((96, 128), seed=2, photos=flat, photo_share=1.0)
+    plain = SyntheticFlow((96, 128), seed=2)
+    # flat surfaces: almost no pixel differs from its right neighbour, unlike the noise textures
+    def busy(img):
+        return float((np.abs(np.diff(img.astype(int), axis=1)).sum(axis=2) > 3).mean())
+    assert busy(photo[0]["img1"]) < 0.2 < busy(plain[0]["img1"])
+    np.testing.assert_array_equal(photo[1]["img1"], SyntheticFlow((96, 128), seed=2, photos=flat, photo_share=1.0)[1]["img1"])
+    with pytest.raises(ValueError, match="photo_share must be in"):
+        SyntheticFlow(seed=0, photo_share=1.5)

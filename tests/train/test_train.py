@@ -150,3 +150,17 @@ def test_bf16_autocast_trains_with_fp32_weights(tmp_path):
 def test_config_rejects_unknown_precision():
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp8'"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "precision": "fp8"})
+
+
+def test_photo_textures_reach_the_batches():
+    from flowcli.data.photos import photo_dir
+    from flowcli.train.data import BatchStream
+
+    if photo_dir() is None:
+        pytest.skip("scikit-image (the train extra) is not installed")
+    plain = BatchStream(tiny_config()).batch(0)
+    photo = BatchStream(tiny_config(photo_textures=1.0)).batch(0)
+    assert photo["img1"].shape == plain["img1"].shape and not torch.equal(photo["img1"], plain["img1"])
+    torch.testing.assert_close(BatchStream(tiny_config(photo_textures=1.0)).batch(0)["img1"], photo["img1"])
+    with pytest.raises(ValueError, match=r"photo_textures must be in \[0, 1\], got 2"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "photo_textures": 2})
