@@ -65,6 +65,8 @@ class TrainConfig:
     threads: Optional[int] = None
     workers: int = 1  # DataLoader processes rendering/augmenting batches while the network trains
     init: Optional[str] = None  # weights to start from (either checkpoint kind)
+    # exported weights are a moving average of the trained ones with this decay (0 = off); see WeightAverage
+    ema_decay: float = 0.0
     # "bf16": forward pass under bfloat16 autocast (weights, optimizer and loss stay fp32). About 1.6-1.9x faster
     # per step on CPUs with AVX512-BF16/AMX and on recent GPUs; slower on CPUs without native bf16.
     precision: str = "fp32"
@@ -108,6 +110,8 @@ class TrainConfig:
             stages.append(stage)
         if not 0.0 <= float(d.get("photo_textures", 0.0)) <= 1.0:
             raise ValueError(f"photo_textures must be in [0, 1], got {d['photo_textures']}")
+        if not 0.0 <= float(d.get("ema_decay", 0.0)) < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {d['ema_decay']}")
         if d.get("precision", "fp32") not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {d['precision']!r}")
         return cls(stages=stages, **d)

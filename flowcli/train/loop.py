@@ -107,11 +107,42 @@ class _Dist:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig) -> None:
+def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig,
+              ema: Optional["WeightAverage"] = None) -> None:
     state = {"format": "flowcli-run", "version": 1, "step": step, "stage": stage_index,
              "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict()}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+class WeightAverage:
+    """An exponential moving average of the network's floating-point tensors: the weights that get exported.
+
+    Snapshots of a run taken a few hundred steps apart differ by several tenths of a pixel on real footage (Adam's
+    steps keep the weights moving); their running average is steadier and usually better. The decay ramps up as
+    ``min(decay, (1 + n) / (10 + n))`` over the ``n`` updates since the average was (re)started, which happens
+    whenever a stage begins, so the average never mixes networks with different active levels."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, *, state: Optional[dict] = None) -> None:
+        self.decay = decay
+        if state is not None:
+            self.tensors, self.updates = dict(state["tensors"]), int(state["updates"])
+        else:
+            self.tensors = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+            self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        current = model.state_dict()
+        keys = list(self.tensors)
+        torch._foreach_lerp_([self.tensors[k] for k in keys], [current[k].detach() for k in keys], 1.0 - d)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"tensors": self.tensors, "updates": self.updates}
 
 
 @dataclass
@@ -138,12 +169,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         run_dir.mkdir(parents=True, exist_ok=True)
 
     model = build_liteflownet()
-    start, saved_opt, saved_stage = 0, None, -1
+    start, saved_opt, saved_stage, saved_ema = 0, None, -1, None
     state_path = run_dir / RUN_STATE
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         start, saved_opt, saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
+        saved_ema = state.get("ema")
     elif config.init:
         ckpt = read_checkpoint(config.init)
         load_into(model, ckpt)
@@ -153,7 +185,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
     val = validation_batches(config) if main_rank and config.validate_every else None
     record: dict = {"step": start}
-    stage_index, net, opt = -1, model, None
+    stage_index, net, opt, ema = -1, model, None, None
     t_last, steps_since = time.time(), 0
     stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.world),
                                               batch_size=None, num_workers=config.workers))
@@ -169,9 +201,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
                 net = torch.nn.parallel.DistributedDataParallel(
                     model, device_ids=[dev.index] if dev.type == "cuda" else None)
             opt = make_optimizer(model, stage, config.weight_decay)
-            if saved_opt is not None and saved_stage == idx and in_stage > 0:
+            resumed = saved_stage == idx and in_stage > 0
+            if saved_opt is not None and resumed:
                 opt.load_state_dict(saved_opt)
-            saved_opt = None
+            ema = None
+            if config.ema_decay > 0:  # restarted at every stage (and where a run without one turns it on)
+                ema = WeightAverage(model, config.ema_decay,
+                                    state=saved_ema if resumed and saved_ema is not None else None)
+            saved_opt, saved_ema = None, None
         for group in opt.param_groups:
             group["lr"] = stage_lr(stage, in_stage)
         batch = next(stream)
@@ -184,6 +221,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update(model)
         steps_since += 1
         done = step + 1
         if not math.isfinite(loss.item()):
@@ -204,12 +243,12 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             if on_log:
                 on_log(record)
         if main_rank and (done % config.checkpoint_every == 0 or done == end):
-            _save_run(state_path, model, opt, done, idx, config)
+            _save_run(state_path, model, opt, done, idx, config, ema)
             if config.keep_every and done % config.keep_every == 0:
-                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config)
+                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema)
         if stop is not None and stop():
             if main_rank:
-                _save_run(state_path, model, opt, done, idx, config)
+                _save_run(state_path, model, opt, done, idx, config, ema)
             break
     if world.enabled:
         dist.barrier()
@@ -229,16 +268,22 @@ def validate(model: LiteFlowNet, batches: list, stage: Stage) -> float:
 
 
 def export_weights(run_dir_or_state: str | Path, dst: str | Path, *, name: str, meta: Optional[dict] = None,
-                   half: bool = True) -> Path:
+                   half: bool = True, average: bool = True) -> Path:
     """Turn a run state (``last.pt`` or a ``step_*.pt``) into a bundled-weights checkpoint; ``meta`` adds card
-    facts (training data, hardware, wall time, metrics). Records the finest trained level so inference stops there."""
+    facts (training data, hardware, wall time, metrics). Records the finest trained level so inference stops there.
+    With ``average`` (default) the run's moving average of the weights is exported where it keeps one."""
     path = Path(run_dir_or_state)
     if path.is_dir():
         path = path / RUN_STATE
     state = torch.load(path, map_location="cpu", weights_only=True)
     config = TrainConfig.from_dict(state["config"])
     _, stage, _ = config.stage_at(max(0, state["step"] - 1))
+    weights = dict(state["model"])
+    averaged = average and "ema" in state
+    if averaged:
+        weights.update(state["ema"]["tensors"])
     info = {"name": name, "train_step": state["step"], "finest_level": stage.finest_level,
             "skip_finest_r": stage.skip_finest_r, "training_data": config.data, "schedule": state["config"]["stages"],
+            "weight_average": ({"decay": config.ema_decay, "updates": state["ema"]["updates"]} if averaged else None),
             **(meta or {})}
-    return save_checkpoint(dst, state["model"], info, half=half)
+    return save_checkpoint(dst, weights, info, half=half)

@@ -164,3 +164,23 @@ def test_photo_textures_reach_the_batches():
     torch.testing.assert_close(BatchStream(tiny_config(photo_textures=1.0)).batch(0)["img1"], photo["img1"])
     with pytest.raises(ValueError, match=r"photo_textures must be in \[0, 1\], got 2"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "photo_textures": 2})
+
+
+def test_weight_average_resumes_exactly_and_is_exported(tmp_path):
+    cfg = tiny_config(ema_decay=0.9)
+    train(cfg, tmp_path / "straight", device="cpu")
+    train(cfg, tmp_path / "resumed", device="cpu", max_steps=2)  # stops inside stage 0
+    train(cfg, tmp_path / "resumed", device="cpu")
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 3  # restarted when stage 1 began
+    for k, v in a["ema"]["tensors"].items():
+        torch.testing.assert_close(b["ema"]["tensors"][k], v, rtol=0, atol=0)
+    key = "matching.3.main.0.weight"  # trained in stage 1: the average lags behind the weights
+    assert not torch.equal(a["ema"]["tensors"][key], a["model"][key])
+    export_weights(tmp_path / "straight", tmp_path / "avg.pt", name="avg", half=False)
+    export_weights(tmp_path / "straight", tmp_path / "raw.pt", name="raw", half=False, average=False)
+    avg, raw = read_checkpoint(tmp_path / "avg.pt"), read_checkpoint(tmp_path / "raw.pt")
+    assert avg.meta["weight_average"] == {"decay": 0.9, "updates": 3} and raw.meta["weight_average"] is None
+    internal = {k: v for k, v in avg.state_dict.items() if "matching" in k}
+    assert any(not torch.equal(v, raw.state_dict[k]) for k, v in internal.items())
