@@ -126,11 +126,12 @@ class Estimator:
         self.finest_level = int(meta.get("finest_level") or 2)
         self.skip_finest_r = bool(meta.get("skip_finest_r", False))
 
-    def _autocast(self, precision: str):
+    def _autocast(self, precision: str, *, cache: bool = True):
         if precision == "fp32":
             return contextlib.nullcontext()
         dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        # a graph being recorded must not keep autocast's cast-weight cache (torch.cuda.graph's documented rule)
+        return torch.autocast(device_type=self.device.type, dtype=dtype, cache_enabled=cache)
 
     @torch.inference_mode()
     def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor) -> torch.Tensor:
@@ -176,7 +177,7 @@ class Estimator:
             static1, static2 = x1.clone(), x2.clone()
 
             def forward() -> torch.Tensor:
-                with self._autocast(precision):
+                with self._autocast(precision, cache=False):
                     return self._forward(static1, static2, finest_level=self.finest_level,
                                          skip_finest_r=self.skip_finest_r)
 
@@ -187,7 +188,7 @@ class Estimator:
                 forward()
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, stream=side):  # the warm-up's stream: its library handles exist already
                 out = forward()
             entry = self._graphs[key] = (graph, static1, static2, out)
         graph, static1, static2, out = entry
