@@ -20,11 +20,13 @@ from flowcli.cli.common import console, info, progress, settings
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many more steps.")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop, saving the run state, once this much wall time has passed (e.g. a lent GPU's time).")
 @click.option("--export", "export_to", type=click.Path(dir_okay=False), default=None,
               help="When done, write the weights (fp16, flowcli format) to this file.")
 @click.option("--name", default=None, help="Name recorded in the exported weights (default: the run folder's).")
-def command(config: str, run_dir: str, device: str, max_steps: Optional[int], export_to: Optional[str],
-            name: Optional[str]) -> None:
+def command(config: str, run_dir: str, device: str, max_steps: Optional[int], time_limit: Optional[float],
+            export_to: Optional[str], name: Optional[str]) -> None:
     """Train LiteFlowNet as CONFIG (TOML or JSON) says, in RUN_DIR (resumes if it holds a run)."""
     from flowcli.train import export_weights, load_config, train
 
@@ -49,7 +51,8 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ex
             if not console().is_terminal and not settings().quiet and rank0:
                 console().print(f"step {rec['step']}: {text}", markup=False)
 
-        result = train(cfg, run_dir, device=device, max_steps=max_steps, on_log=on_log)
+        stop = (lambda: time.time() - t0 >= time_limit) if time_limit is not None else None
+        result = train(cfg, run_dir, device=device, max_steps=max_steps, on_log=on_log, stop=stop)
     if rank0:
         last = result.last
         info(f"stopped at step {last.get('step')} of {cfg.total_steps} after {time.time() - t0:.0f} s; "

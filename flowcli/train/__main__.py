@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .config import load_config
 from .loop import train
@@ -15,9 +16,12 @@ def main(argv=None) -> int:
     p.add_argument("run_dir")
     p.add_argument("--device", default="auto")
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--time-limit", type=float, default=None, help="stop (state saved) after this many seconds")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    train(cfg, args.run_dir, device=args.device, max_steps=args.max_steps,
+    t0 = time.time()
+    stop = (lambda: time.time() - t0 >= args.time_limit) if args.time_limit is not None else None
+    train(cfg, args.run_dir, device=args.device, max_steps=args.max_steps, stop=stop,
           on_log=lambda r: print(json.dumps(r), file=sys.stderr, flush=True))
     return 0
 

@@ -117,6 +117,15 @@ def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, 
         torch.save(state, tmp)
 
 
+def _agreed(flag: bool, world: "_Dist", dev: torch.device) -> bool:
+    """True when any rank says so: a stop decided by one rank's clock must stop every replica at the same step."""
+    if not world.enabled:
+        return bool(flag)
+    t = torch.tensor([int(bool(flag))], device=dev)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 class WeightAverage:
     """An exponential moving average of the network's floating-point tensors: the weights that get exported.
 
@@ -246,7 +255,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             _save_run(state_path, model, opt, done, idx, config, ema)
             if config.keep_every and done % config.keep_every == 0:
                 _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema)
-        if stop is not None and stop():
+        if stop is not None and _agreed(stop(), world, dev):
             if main_rank:
                 _save_run(state_path, model, opt, done, idx, config, ema)
             break

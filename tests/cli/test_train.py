@@ -33,3 +33,15 @@ def test_bad_config_is_one_line(tmp_path):
     r = CliRunner().invoke(main, ["train", str(cfg), str(tmp_path / "run")])
     assert r.exit_code == 1
     assert r.stderr.strip().count("\n") == 0 and "lr_typo" in r.stderr and "c.json" in r.stderr
+
+
+def test_time_limit_stops_after_one_step_with_the_state_saved(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({**CONFIG, "checkpoint_every": 100}))  # no regular checkpoint would fall in 1 step
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", str(cfg), str(run), "--device", "cpu", "--time-limit", "0"])
+    assert r.exit_code == 0, r.output
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert "stopped at step 1 of 3" in r.stderr
+    import torch
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 1
