@@ -51,8 +51,7 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ti
             if not console().is_terminal and not settings().quiet and rank0:
                 console().print(f"step {rec['step']}: {text}", markup=False)
 
-        stop = (lambda: time.time() - t0 >= time_limit) if time_limit is not None else None
-        result = train(cfg, run_dir, device=device, max_steps=max_steps, on_log=on_log, stop=stop)
+        result = train(cfg, run_dir, device=device, max_steps=max_steps, on_log=on_log, time_limit=time_limit)
     if rank0:
         last = result.last
         info(f"stopped at step {last.get('step')} of {cfg.total_steps} after {time.time() - t0:.0f} s; "

@@ -86,9 +86,14 @@ def correlation_matmul(f0: torch.Tensor, f1: torch.Tensor, *, stride: int = 1, t
 def correlation(f0: torch.Tensor, f1: torch.Tensor, *, stride: int = 1, impl: str = "matmul") -> torch.Tensor:
     """LiteFlowNet cost volume (Nx49xH'xW'). ``impl``: ``"matmul"`` (fast, default) or ``"reference"`` (one step per
     displacement: the plain baseline that benchmarks compare against)."""
-    if impl not in IMPLEMENTATIONS:
-        raise ValueError(f"correlation impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
-    return IMPLEMENTATIONS[impl](f0, f1, stride=stride)
+    return IMPLEMENTATIONS[check_impl(impl)](f0, f1, stride=stride)
 
 
 IMPLEMENTATIONS = {"matmul": correlation_matmul, "reference": correlation_reference}
+
+
+def check_impl(impl: str) -> str:
+    """``impl`` if it names a correlation implementation, else ValueError saying which exist."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"correlation impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+    return impl

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .correlation import IMPLEMENTATIONS
+from .correlation import check_impl
 from .features import FeaturePyramid
 from .levels import LEVELS, MEAN_IMAGE1, MEAN_IMAGE2
 from .matching import MatchingUnit
@@ -47,8 +47,7 @@ class LiteFlowNet(nn.Module):
     def set_correlation(self, impl: str) -> "LiteFlowNet":
         """Use correlation ``impl`` ("matmul" or "reference", see :func:`~flowcli.model.correlation.correlation`) at
         every level; returns the network."""
-        if impl not in IMPLEMENTATIONS:
-            raise ValueError(f"correlation impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+        check_impl(impl)
         for unit in self.matching:
             unit.correlation_impl = impl
         return self

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from .config import load_config
 from .loop import train
@@ -19,9 +18,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-limit", type=float, default=None, help="stop (state saved) after this many seconds")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    t0 = time.time()
-    stop = (lambda: time.time() - t0 >= args.time_limit) if args.time_limit is not None else None
-    train(cfg, args.run_dir, device=args.device, max_steps=args.max_steps, stop=stop,
+    train(cfg, args.run_dir, device=args.device, max_steps=args.max_steps, time_limit=args.time_limit,
           on_log=lambda r: print(json.dumps(r), file=sys.stderr, flush=True))
     return 0
 

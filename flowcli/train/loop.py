@@ -161,10 +161,12 @@ class TrainResult:
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max_steps: Optional[int] = None,
-          on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None) -> TrainResult:
-    """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, or ``stop()``
-    says so. Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
+          on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None,
+          time_limit: Optional[float] = None) -> TrainResult:
+    """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, ``time_limit``
+    seconds passed since the call, or ``stop()`` says so (the state is saved then). Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
     samples are a pure function of (seed, index) and the optimizer state is restored."""
+    t_called = time.time()
     run_dir = Path(run_dir)
     retain_freed_memory()  # every step allocates the same activations again (see flowcli.runtime)
     world = _Dist()
@@ -255,7 +257,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             _save_run(state_path, model, opt, done, idx, config, ema)
             if config.keep_every and done % config.keep_every == 0:
                 _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema)
-        if stop is not None and _agreed(stop(), world, dev):
+        if (stop is not None or time_limit is not None) and _agreed(
+                (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit),
+                world, dev):
             if main_rank:
                 _save_run(state_path, model, opt, done, idx, config, ema)
             break
