@@ -35,6 +35,15 @@ class Stage:
     crop: Optional[list[int]] = None  # overrides the run's crop for this stage
     batch: Optional[int] = None
     copy_from_coarser: bool = True  # initialise the new level from the next coarser one where shapes agree
+    # per-stage overrides of the run's data and loss settings (None = the run's value); a fine-tuning stage uses
+    # them, e.g. the spec §6.1 fine-tuning loss (charbonnier_q = 0.2) on more natural textures
+    motion_scale: Optional[list[float]] = None
+    photo_textures: Optional[float] = None
+    charbonnier_eps: Optional[float] = None
+    charbonnier_q: Optional[float] = None
+
+
+STAGE_OVERRIDES = ("motion_scale", "photo_textures", "charbonnier_eps", "charbonnier_q")
 
 
 @dataclass
@@ -84,6 +93,17 @@ class TrainConfig:
             start += s.steps
         return len(self.stages) - 1, self.stages[-1], self.stages[-1].steps
 
+    def setting(self, stage: Stage, name: str):
+        """A data/loss setting as it applies in ``stage``: the stage's override, else the run's value."""
+        if name not in STAGE_OVERRIDES:
+            raise KeyError(f"{name!r} is not a per-stage setting (those are {', '.join(STAGE_OVERRIDES)})")
+        value = getattr(stage, name)
+        return getattr(self, name) if value is None else value
+
+    @property
+    def uses_photos(self) -> bool:
+        return self.data == "synthetic" and any(self.setting(s, "photo_textures") > 0 for s in self.stages)
+
     def stage_start(self, index: int) -> int:
         return sum(s.steps for s in self.stages[:index])
 
@@ -107,14 +127,27 @@ class TrainConfig:
             stage = Stage(**s)
             if not 2 <= stage.finest_level <= 6:
                 raise ValueError(f"stage {i}: finest_level must be 2..6, got {stage.finest_level}")
+            _check_data_loss(vars(stage), f"stage {i}: ")
             stages.append(stage)
-        if not 0.0 <= float(d.get("photo_textures", 0.0)) <= 1.0:
-            raise ValueError(f"photo_textures must be in [0, 1], got {d['photo_textures']}")
+        _check_data_loss(d, "")
         if not 0.0 <= float(d.get("ema_decay", 0.0)) < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {d['ema_decay']}")
         if d.get("precision", "fp32") not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {d['precision']!r}")
         return cls(stages=stages, **d)
+
+
+def _check_data_loss(d: dict, where: str) -> None:
+    """Range checks of the settings a stage may override (absent/None ones are skipped)."""
+    if d.get("photo_textures") is not None and not 0.0 <= float(d["photo_textures"]) <= 1.0:
+        raise ValueError(f"{where}photo_textures must be in [0, 1], got {d['photo_textures']}")
+    ms = d.get("motion_scale")
+    if ms is not None and not (len(ms) == 2 and 0 < float(ms[0]) <= float(ms[1])):
+        raise ValueError(f"{where}motion_scale must be [lo, hi] with 0 < lo <= hi, got {ms}")
+    if d.get("charbonnier_eps") is not None and not float(d["charbonnier_eps"]) > 0:
+        raise ValueError(f"{where}charbonnier_eps must be > 0, got {d['charbonnier_eps']}")
+    if d.get("charbonnier_q") is not None and not 0 < float(d["charbonnier_q"]) <= 1:
+        raise ValueError(f"{where}charbonnier_q must be in (0, 1], got {d['charbonnier_q']}")
 
 
 def load_config(path: str | Path) -> TrainConfig:

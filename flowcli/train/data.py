@@ -13,7 +13,7 @@ import torch
 from ..data.augment import augment_pair
 from ..data.photos import load_photos
 from ..data.synthetic import SyntheticFlow
-from .config import TrainConfig
+from .config import Stage, TrainConfig
 
 UNBOUNDED = 10 ** 12  # synthetic data never repeats within any run we can afford
 
@@ -41,10 +41,11 @@ class TrainSource:
         self.config = config
         self._datasets: dict = {}
         # natural-image textures for a share of the synthetic surfaces (read once per process)
-        self._photos = load_photos() if config.data == "synthetic" and config.photo_textures > 0 else None
+        self._photos = load_photos() if config.uses_photos else None
 
-    def dataset(self, crop: tuple[int, int]):
-        key = tuple(crop)
+    def dataset(self, crop: tuple[int, int], photo_share: Optional[float] = None):
+        photo_share = self.config.photo_textures if photo_share is None else photo_share
+        key = (tuple(crop), photo_share)
         if key not in self._datasets:
             if self.config.data == "synthetic":
                 # render a margin beyond the crop so that zoom/rotation/translation keep the crop inside
@@ -52,16 +53,19 @@ class TrainSource:
                 size = (int(h * 1.25) // 8 * 8, int(w * 1.25) // 8 * 8)
                 self._datasets[key] = SyntheticFlow(size, seed=self.config.seed,
                                                     length=self.config.data_length or UNBOUNDED,
-                                                    photos=self._photos, photo_share=self.config.photo_textures)
+                                                    photos=self._photos if photo_share > 0 else None,
+                                                    photo_share=photo_share)
             else:
                 from ..data.datasets import open_dataset
 
                 self._datasets[key] = open_dataset(self.config.data, self.config.data_root, self.config.data_split)
         return self._datasets[key]
 
-    def sample(self, index: int, crop: tuple[int, int]) -> dict:
-        ds = self.dataset(crop)
-        lo, hi = self.config.motion_scale
+    def sample(self, index: int, crop: tuple[int, int], stage: Optional[Stage] = None) -> dict:
+        """Sample ``index`` cropped to ``crop``, with the data settings of ``stage`` (default: the run's)."""
+        setting = (lambda name: self.config.setting(stage, name)) if stage else (lambda name: getattr(self.config, name))
+        ds = self.dataset(crop, setting("photo_textures"))
+        lo, hi = setting("motion_scale")
         scale = 1.0
         if self.config.data == "synthetic" and (lo, hi) != (1.0, 1.0):
             # the same scene (rendering depends on (seed, index) only) with its motions scaled
@@ -88,7 +92,7 @@ class BatchStream(torch.utils.data.IterableDataset):
         crop = tuple(stage.crop or self.config.crop)
         bsz = stage.batch or self.config.batch
         first = (step * self.world + self.rank) * bsz
-        return collate([source.sample(first + j, crop) for j in range(bsz)])
+        return collate([source.sample(first + j, crop, stage) for j in range(bsz)])
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()

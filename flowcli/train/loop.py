@@ -228,7 +228,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
             outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r,
                           return_all=True)
-        loss = multiscale_loss(outputs, flow, valid, eps=config.charbonnier_eps, q=config.charbonnier_q)
+        loss = multiscale_loss(outputs, flow, valid, eps=config.setting(stage, "charbonnier_eps"),
+                               q=config.setting(stage, "charbonnier_q"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -167,6 +167,10 @@ def test_photo_textures_reach_the_batches():
     photo = BatchStream(tiny_config(photo_textures=1.0)).batch(0)
     assert photo["img1"].shape == plain["img1"].shape and not torch.equal(photo["img1"], plain["img1"])
     torch.testing.assert_close(BatchStream(tiny_config(photo_textures=1.0)).batch(0)["img1"], photo["img1"])
+    # the same share set on a stage only: photos in that stage's batches, the other stage as without photos
+    staged = tiny_config(stages=[Stage(finest_level=6, steps=1), Stage(finest_level=5, steps=1, photo_textures=1.0)])
+    torch.testing.assert_close(BatchStream(staged).batch(0)["img1"], plain["img1"])
+    assert not torch.equal(BatchStream(staged).batch(1)["img1"], BatchStream(tiny_config()).batch(1)["img1"])
     with pytest.raises(ValueError, match=r"photo_textures must be in \[0, 1\], got 2"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "photo_textures": 2})
 
@@ -189,3 +193,31 @@ def test_weight_average_resumes_exactly_and_is_exported(tmp_path):
     assert avg.meta["weight_average"] == {"decay": 0.9, "updates": 3} and raw.meta["weight_average"] is None
     internal = {k: v for k, v in avg.state_dict.items() if "matching" in k}
     assert any(not torch.equal(v, raw.state_dict[k]) for k, v in internal.items())
+
+
+def test_stage_overrides_reach_the_loss_and_the_batches(tmp_path):
+    from flowcli.train.data import BatchStream
+
+    one_stage = [Stage(finest_level=5, steps=1, lr=1e-4)]
+    # a stage's charbonnier_q is the loss the loop uses: the same as setting it for the whole run, not the default
+    train(tiny_config(stages=[Stage(finest_level=5, steps=1, lr=1e-4, charbonnier_q=0.2)]), tmp_path / "stage", device="cpu")
+    train(tiny_config(stages=one_stage, charbonnier_q=0.2), tmp_path / "run", device="cpu")
+    train(tiny_config(stages=one_stage), tmp_path / "default", device="cpu")
+    assert losses(tmp_path / "stage") == losses(tmp_path / "run") != losses(tmp_path / "default")
+    # motion_scale per stage: stage 1's batches carry the smaller motions, stage 0's the run's
+    cfg = tiny_config(stages=[Stage(finest_level=6, steps=1), Stage(finest_level=5, steps=1, motion_scale=[0.1, 0.1])])
+    plain = BatchStream(tiny_config(stages=[Stage(finest_level=5, steps=2)])).batch(1)
+    small = BatchStream(cfg).batch(1)
+    assert cfg.setting(cfg.stages[0], "motion_scale") == [1.0, 1.0]
+    ratio = small["flow"].abs().mean() / plain["flow"].abs().mean()
+    assert 0.05 < ratio < 0.2, ratio  # the same scenes with motions scaled by 0.1 (augmentation adds a little)
+
+
+def test_stage_overrides_are_checked():
+    with pytest.raises(ValueError, match=r"stage 1: charbonnier_q must be in \(0, 1\], got 0"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1},
+                                          {"finest_level": 5, "steps": 1, "charbonnier_q": 0}]})
+    with pytest.raises(ValueError, match=r"stage 0: motion_scale must be \[lo, hi\] with 0 < lo <= hi, got \[2, 1\]"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1, "motion_scale": [2, 1]}]})
+    with pytest.raises(KeyError, match="'lr' is not a per-stage setting"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}]}).setting(Stage(finest_level=6, steps=1), "lr")
