@@ -1,0 +1,71 @@
+"""Measure training snapshots on real pairs: the figures used to pick which snapshot becomes the bundled weights.
+
+Run ``python benchmarks/eval_snapshots.py runs/synthetic/step_0012000.pt [...] [--raw] [--root ../shared/data/real]``.
+Each run state is exported (averaged weights; with ``--raw`` also the raw ones) to a temporary checkpoint and
+measured with ``flowcli eval --dataset folder --per-sequence``; prints one JSON line per snapshot with the AEE per
+group and the selection score, the mean over groups of AEE / zero-flow AEE (lower is better; zero flow = 1), and
+appends the line to ``--log`` (default ``runs/snapshot_evals.jsonl``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flowcli.data.datasets import open_dataset  # noqa: E402
+from flowcli.train import export_weights  # noqa: E402
+
+
+def zero_flow_aee(root: str) -> dict:
+    """Per group, the mean over its pairs of the AEE of predicting no motion."""
+    per: dict = {}
+    for s in open_dataset("folder", root):
+        flow, valid = s["flow"], s["valid"] if s.get("valid") is not None else np.isfinite(s["flow"]).all(2)
+        per.setdefault(s["sequence"], []).append(float(np.linalg.norm(flow[valid], axis=1).mean()))
+    return {g: float(np.mean(v)) for g, v in per.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("snapshots", nargs="+")
+    ap.add_argument("--root", default="../shared/data/real")
+    ap.add_argument("--raw", action="store_true", help="also measure the raw (not averaged) weights")
+    ap.add_argument("--log", default="runs/snapshot_evals.jsonl")
+    args = ap.parse_args()
+    missing = [s for s in args.snapshots if not Path(s).exists()]
+    if missing:
+        sys.exit(f"{missing[0]}: no such run state (a runs/NAME/last.pt or step_*.pt)")
+    if not Path(args.root).is_dir():
+        sys.exit(f"{args.root}: no such folder of real pairs (--root)")
+    zero = zero_flow_aee(args.root)
+    with tempfile.TemporaryDirectory() as tmp:
+        for snap in args.snapshots:
+            for average in (True, False) if args.raw else (True,):
+                kind = "avg" if average else "raw"
+                weights, result = Path(tmp) / f"{kind}.pt", Path(tmp) / f"{kind}.json"
+                export_weights(snap, weights, name="snapshot", average=average)
+                proc = subprocess.run([sys.executable, "-m", "flowcli", "eval", "--dataset", "folder", "--root",
+                                       args.root, "--per-sequence", "--weights", str(weights), "--json", str(result)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                if proc.returncode:
+                    sys.exit(f"{snap}: flowcli eval failed:\n{proc.stderr.strip()}")
+                per = json.loads(result.read_text())["methods"]["liteflownet"]["per_sequence"]
+                aee = {g: round(per[g]["aee"], 3) for g in sorted(zero)}
+                line = {"snapshot": snap, "weights": kind, "aee": aee,
+                        "score": round(float(np.mean([aee[g] / zero[g] for g in zero])), 4)}
+                print(json.dumps(line), flush=True)
+                if args.log:
+                    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+                    with open(args.log, "a") as fh:
+                        fh.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
