@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flowcli.data.datasets import open_dataset  # noqa: E402
+from flowcli.metrics import aee  # noqa: E402
 from flowcli.train import export_weights  # noqa: E402
 
 
@@ -27,8 +28,7 @@ def zero_flow_aee(root: str) -> dict:
     """Per group, the mean over its pairs of the AEE of predicting no motion."""
     per: dict = {}
     for s in open_dataset("folder", root):
-        flow, valid = s["flow"], s["valid"] if s.get("valid") is not None else np.isfinite(s["flow"]).all(2)
-        per.setdefault(s["sequence"], []).append(float(np.linalg.norm(flow[valid], axis=1).mean()))
+        per.setdefault(s["sequence"], []).append(aee(np.zeros_like(s["flow"]), s["flow"], s.get("valid")))
     return {g: float(np.mean(v)) for g, v in per.items()}
 
 

@@ -43,8 +43,7 @@ class TrainSource:
         # natural-image textures for a share of the synthetic surfaces (read once per process)
         self._photos = load_photos() if config.uses_photos else None
 
-    def dataset(self, crop: tuple[int, int], photo_share: Optional[float] = None):
-        photo_share = self.config.photo_textures if photo_share is None else photo_share
+    def dataset(self, crop: tuple[int, int], photo_share: float):
         key = (tuple(crop), photo_share)
         if key not in self._datasets:
             if self.config.data == "synthetic":
@@ -61,11 +60,10 @@ class TrainSource:
                 self._datasets[key] = open_dataset(self.config.data, self.config.data_root, self.config.data_split)
         return self._datasets[key]
 
-    def sample(self, index: int, crop: tuple[int, int], stage: Optional[Stage] = None) -> dict:
-        """Sample ``index`` cropped to ``crop``, with the data settings of ``stage`` (default: the run's)."""
-        setting = (lambda name: self.config.setting(stage, name)) if stage else (lambda name: getattr(self.config, name))
-        ds = self.dataset(crop, setting("photo_textures"))
-        lo, hi = setting("motion_scale")
+    def sample(self, index: int, crop: tuple[int, int], stage: Stage) -> dict:
+        """Sample ``index`` cropped to ``crop``, with the data settings that apply in ``stage``."""
+        ds = self.dataset(crop, self.config.setting(stage, "photo_textures"))
+        lo, hi = self.config.setting(stage, "motion_scale")
         scale = 1.0
         if self.config.data == "synthetic" and (lo, hi) != (1.0, 1.0):
             # the same scene (rendering depends on (seed, index) only) with its motions scaled
