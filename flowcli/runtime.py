@@ -8,12 +8,17 @@ the process cuts that to about 29,000 faults (1024x436: 1.15 -> 0.89 s, ``benchm
 above 32 MiB are still mapped and returned, which keeps the peak of 4K frames where it was (a variant that
 served everything from the heap ran 4K pairs faster but grew past 8 GB). The price: the process keeps its peak
 heap until it exits. The CLI and the trainer turn this on; a library user opts in with :func:`retain_freed_memory`.
+
+:func:`native_bf16` says whether a device computes bfloat16 natively: the trainer's ``precision = "bf16"`` is a
+large gain where it does and a large loss where it does not (see there).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import sys
+
+import torch
 
 # mallopt parameters from glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
@@ -44,4 +49,22 @@ def retain_freed_memory(top_pad_mb: int = 64) -> bool:
     return ok
 
 
-__all__ = ["retain_freed_memory"]
+def native_bf16(device: torch.device | str) -> bool:
+    """True where ``device`` computes bfloat16 natively: a CUDA device that supports it, or a CPU with AVX512-BF16
+    or AMX tiles. Elsewhere oneDNN emulates it: one training step of the full network (batch 8, 192x256) took over
+    3 minutes under bf16 autocast on a 2-core AVX2 CPU against 9 s in fp32, while a CPU with AVX512-BF16 ran it 1.9x
+    faster than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    checks = [c for c in checks if callable(c)]
+    if checks:
+        return any(bool(c()) for c in checks)
+    return False  # a torch without the probes: assume emulation, the safe side
+
+
+__all__ = ["native_bf16", "retain_freed_memory"]

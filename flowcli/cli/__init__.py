@@ -11,7 +11,7 @@ import importlib
 import click
 
 from flowcli import __version__
-from flowcli.cli.common import FlowGroup, install_settings
+from flowcli.cli.common import FlowGroup, install_settings, route_warnings
 from flowcli.runtime import retain_freed_memory
 
 # (command name, module) in the order `flowcli --help` lists them
@@ -35,6 +35,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     if verbose and quiet:
         raise click.UsageError("-v and -q exclude each other")
     install_settings(ctx, -1 if quiet else verbose, debug)
+    route_warnings()
     retain_freed_memory()  # a CLI process runs many passes of one size: no page faults after the first
 
 

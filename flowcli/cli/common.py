@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -29,7 +30,7 @@ from rich.text import Text
 
 __all__ = [
     "CliError", "FlowGroup", "Settings", "console", "fail", "flow_options", "info", "json_out", "make_estimator",
-    "progress", "settings", "verbose", "warn",
+    "progress", "route_warnings", "settings", "verbose", "warn",
 ]
 
 # Exceptions that are the user's or the environment's problem, not a bug: one line, exit 1.
@@ -99,6 +100,15 @@ def verbose(message: str) -> None:
 def warn(message: str) -> None:
     """A warning on stderr, shown even with ``-q`` (it is about this run's results)."""
     console().print(f"warning: {message}", markup=False)
+
+
+def route_warnings() -> None:
+    """Show Python warnings (the library's RuntimeWarnings: an OOM fallback, emulated bf16 training) as one
+    ``warning: ...`` line on the console instead of Python's two-line form with a source line."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        warn(" ".join(str(message).split()))
+
+    warnings.showwarning = show
 
 
 def error_line(message: str) -> None:

@@ -35,7 +35,7 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ti
     resumed = (Path(run_dir) / "last.pt").exists()
     if rank0:
         info(f"{'resuming' if resumed else 'starting'} {config} in {run_dir}: {cfg.total_steps} steps in "
-             f"{len(cfg.stages)} stage(s), batch {cfg.batch}, crop {cfg.crop[0]}x{cfg.crop[1]}")
+             f"{len(cfg.stages)} stage(s), batch {cfg.batch}, crop {cfg.crop[0]}x{cfg.crop[1]}, precision {cfg.precision}")
     t0 = time.time()
     with progress(unit="steps") as bar:
         task = bar.add_task("train", total=cfg.total_steps, rate="")
@@ -46,7 +46,7 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ti
                 bar.update(task, completed=rec["step"])
                 started["done"] = True
             text = (f"loss {rec['loss']:.3f}  EPE {rec['epe']:.2f}px  {rec['steps_per_s']:.2f} steps/s  "
-                    f"level {rec['finest_level']}" + (f"  val EPE {rec['val_epe']:.2f}" if "val_epe" in rec else ""))
+                    f"level {rec['finest_level']}  {rec['precision']}" + (f"  val EPE {rec['val_epe']:.2f}" if "val_epe" in rec else ""))
             bar.update(task, completed=rec["step"], rate=text)
             if not console().is_terminal and not settings().quiet and rank0:
                 console().print(f"step {rec['step']}: {text}", markup=False)

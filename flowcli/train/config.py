@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Optional
 
 
-PRECISIONS = ("fp32", "bf16")
+# "auto": bf16 where the device computes it natively (flowcli.runtime.native_bf16), else fp32 -- a recipe that runs on
+# several machines; "bf16" means bf16 everywhere (emulated bf16 on a CPU without AVX512-BF16/AMX is ~20x slower)
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass
@@ -77,7 +79,8 @@ class TrainConfig:
     # exported weights are a moving average of the trained ones with this decay (0 = off); see WeightAverage
     ema_decay: float = 0.0
     # "bf16": forward pass under bfloat16 autocast (weights, optimizer and loss stay fp32). About 1.6-1.9x faster
-    # per step on CPUs with AVX512-BF16/AMX and on recent GPUs; slower on CPUs without native bf16.
+    # per step on CPUs with AVX512-BF16/AMX and on recent GPUs; far slower on CPUs without native bf16, which is
+    # what "auto" avoids (bf16 where native, else fp32).
     precision: str = "fp32"
 
     @property

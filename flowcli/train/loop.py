@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -16,7 +17,7 @@ import torch.distributed as dist
 
 from ..io.atomic import atomic_path
 from ..model import LiteFlowNet, build_liteflownet
-from ..runtime import retain_freed_memory
+from ..runtime import native_bf16, retain_freed_memory
 from ..weights import read_checkpoint, save_checkpoint, load_into
 from .config import Stage, TrainConfig
 from .data import BatchStream, validation_batches
@@ -24,6 +25,19 @@ from .loss import endpoint_error, multiscale_loss
 
 RUN_STATE = "last.pt"
 METRICS = "metrics.jsonl"
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision a run trains in on ``device``: "auto" becomes "bf16" where the device computes bf16 natively
+    and "fp32" elsewhere; "fp32" and "bf16" stay as asked (an explicit "bf16" on emulating hardware warns)."""
+    native = native_bf16(device)
+    if precision == "auto":
+        return "bf16" if native else "fp32"
+    if precision == "bf16" and not native:
+        warnings.warn(f"precision = \"bf16\" on {device}, which has no native bfloat16 (no AVX512-BF16/AMX): it is "
+                      "emulated and far slower than fp32; precision = \"auto\" would train in fp32 here",
+                      RuntimeWarning, stacklevel=2)
+    return precision
 
 
 def is_fixed(name: str) -> bool:
@@ -172,6 +186,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     world = _Dist()
     dev = world.device(device)
     world.init(dev)
+    precision = resolve_precision(config.precision, dev)
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -225,7 +240,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         batch = next(stream)
         img1, img2 = batch["img1"].to(dev, non_blocking=True), batch["img2"].to(dev, non_blocking=True)
         flow, valid = batch["flow"].to(dev, non_blocking=True), batch["valid"].to(dev, non_blocking=True)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r,
                           return_all=True)
         loss = multiscale_loss(outputs, flow, valid, eps=config.setting(stage, "charbonnier_eps"),
@@ -245,7 +260,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             now = time.time()
             record = {"step": done, "stage": idx, "finest_level": stage.finest_level, "loss": round(loss.item(), 5),
                       "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"],
-                      "steps_per_s": round(steps_since / max(now - t_last, 1e-9), 4), "time": round(now, 1)}
+                      "precision": precision, "steps_per_s": round(steps_since / max(now - t_last, 1e-9), 4), "time": round(now, 1)}
             t_last, steps_since = now, 0
             if val is not None and (done % config.validate_every == 0 or done == end):
                 record["val_epe"] = round(validate(model, val, stage), 4)

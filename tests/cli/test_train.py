@@ -45,3 +45,15 @@ def test_time_limit_stops_after_one_step_with_the_state_saved(tmp_path):
     assert "stopped at step 1 of 3" in r.stderr
     import torch
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 1
+
+
+def test_emulated_bf16_is_one_warning_line(tmp_path, monkeypatch):
+    from flowcli.train import loop
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({**CONFIG, "precision": "bf16", "stages": [{"finest_level": 6, "steps": 1}]}))
+    r = CliRunner().invoke(main, ["train", str(cfg), str(tmp_path / "run"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if "bfloat16" in line]
+    assert len(lines) == 1 and lines[0].startswith('warning: precision = "bf16" on cpu'), r.stderr
+    assert "loop.py" not in r.stderr  # not Python's two-line form with a source line

@@ -11,6 +11,7 @@ import torch
 
 from flowcli.model import build_liteflownet
 from flowcli.train import Stage, TrainConfig, export_weights, train
+from flowcli.train import loop
 from flowcli.train.loop import copy_from_coarser, is_fixed, set_trainable
 from flowcli.train.loss import charbonnier, multiscale_loss, resample_label
 from flowcli.weights import read_checkpoint
@@ -152,8 +153,32 @@ def test_bf16_autocast_trains_with_fp32_weights(tmp_path):
     assert sum(seq[-5:]) < sum(seq[:5])
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_is_bf16_only_where_native(monkeypatch, native):
+    monkeypatch.setattr(loop, "native_bf16", lambda device: native)
+    assert loop.resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
+    assert loop.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+def test_explicit_bf16_on_emulating_hardware_warns_and_is_kept(monkeypatch):
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    with pytest.warns(RuntimeWarning, match='precision = "bf16" on cpu, which has no native bfloat16'):
+        assert loop.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_auto_precision_trains_in_fp32_without_native_bf16(monkeypatch, tmp_path):
+    # the recipe says "auto": on a CPU without native bf16 the run must be the fp32 run, step for step
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    cfg = tiny_config(stages=[Stage(finest_level=5, steps=3, lr=1e-3)], data_length=2, augment_strength=0.0)
+    train(TrainConfig(**{**cfg.__dict__, "precision": "auto"}), tmp_path / "auto", device="cpu")
+    train(cfg, tmp_path / "fp32", device="cpu")
+    records = [json.loads(line) for line in open(tmp_path / "auto" / "metrics.jsonl")]
+    assert {r["precision"] for r in records} == {"fp32"}
+    assert losses(tmp_path / "auto") == losses(tmp_path / "fp32")
+
+
 def test_config_rejects_unknown_precision():
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp8'"):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto, got 'fp8'"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}], "precision": "fp8"})
 
 
