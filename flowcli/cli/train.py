@@ -22,15 +22,21 @@ from flowcli.cli.common import console, info, progress, settings
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many more steps.")
 @click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Stop, saving the run state, once this much wall time has passed (e.g. a lent GPU's time).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a run setting of CONFIG (repeatable; TOML values), e.g. --set workers=14 on a GPU machine.")
 @click.option("--export", "export_to", type=click.Path(dir_okay=False), default=None,
               help="When done, write the weights (fp16, flowcli format) to this file.")
 @click.option("--name", default=None, help="Name recorded in the exported weights (default: the run folder's).")
 def command(config: str, run_dir: str, device: str, max_steps: Optional[int], time_limit: Optional[float],
-            export_to: Optional[str], name: Optional[str]) -> None:
+            overrides: tuple[str, ...], export_to: Optional[str], name: Optional[str]) -> None:
     """Train LiteFlowNet as CONFIG (TOML or JSON) says, in RUN_DIR (resumes if it holds a run)."""
-    from flowcli.train import export_weights, load_config, train
+    from flowcli.train import apply_overrides, export_weights, load_config, train
 
     cfg = load_config(config)
+    try:
+        cfg = apply_overrides(cfg, overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--set'") from None
     rank0 = int(os.environ.get("RANK", "0")) == 0
     resumed = (Path(run_dir) / "last.pt").exists()
     if rank0:

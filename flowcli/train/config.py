@@ -133,6 +133,10 @@ class TrainConfig:
             _check_data_loss(vars(stage), f"stage {i}: ")
             stages.append(stage)
         _check_data_loss(d, "")
+        for name, least in (("batch", 1), ("checkpoint_every", 1), ("log_every", 1), ("keep_every", 0),
+                            ("validate_every", 0), ("validate_pairs", 0), ("workers", 0)):
+            if name in d and not (isinstance(d[name], int) and d[name] >= least):
+                raise ValueError(f"{name} must be an integer >= {least}, got {d[name]!r}")
         if not 0.0 <= float(d.get("ema_decay", 0.0)) < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {d['ema_decay']}")
         if d.get("precision", "fp32") not in PRECISIONS:
@@ -151,6 +155,30 @@ def _check_data_loss(d: dict, where: str) -> None:
         raise ValueError(f"{where}charbonnier_eps must be > 0, got {d['charbonnier_eps']}")
     if d.get("charbonnier_q") is not None and not 0 < float(d["charbonnier_q"]) <= 1:
         raise ValueError(f"{where}charbonnier_q must be in (0, 1], got {d['charbonnier_q']}")
+
+
+def apply_overrides(config: TrainConfig, assignments: list[str] | tuple[str, ...]) -> TrainConfig:
+    """``config`` with run settings replaced by ``KEY=VALUE`` assignments (VALUE in TOML syntax; a bare word is a
+    string), checked like a config file's. Stages are the recipe and cannot be overridden here. Meant for the machine a
+    run lands on: ``workers=14`` and ``checkpoint_every=1000`` on a GPU, ``init='weights/other.pt'``."""
+    if not assignments:
+        return config
+    import tomllib
+
+    d = config.to_dict()
+    for text in assignments:
+        key, sep, raw = text.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key:
+            raise ValueError(f"override {text!r} is not KEY=VALUE")
+        if key == "stages" or key not in TrainConfig.__dataclass_fields__:
+            raise ValueError(f"override {text!r}: {key!r} is not a run setting one can override")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word: a string (a path, a dataset name)
+        d[key] = value
+    return TrainConfig.from_dict(d)
 
 
 def load_config(path: str | Path) -> TrainConfig:

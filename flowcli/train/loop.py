@@ -187,6 +187,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     dev = world.device(device)
     world.init(dev)
     precision = resolve_precision(config.precision, dev)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one crop size per stage: the autotuned kernels are reused every step
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -214,7 +216,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     stage_index, net, opt, ema = -1, model, None, None
     t_last, steps_since = time.time(), 0
     stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.world),
-                                              batch_size=None, num_workers=config.workers))
+                                              batch_size=None, num_workers=config.workers,
+                                              pin_memory=dev.type == "cuda"))  # so non_blocking copies overlap
     for step in range(start, end):
         idx, stage, in_stage = config.stage_at(step)
         if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
@@ -254,7 +257,11 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         done = step + 1
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at step {done}")
-        if main_rank and (done % config.log_every == 0 or done == end):
+        # a stop decided by the clock or the caller ends the run here: that step is logged and saved like the last
+        stopping = (stop is not None or time_limit is not None) and _agreed(
+            (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit),
+            world, dev)
+        if main_rank and (done % config.log_every == 0 or done == end or stopping):
             with torch.no_grad():
                 epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
             now = time.time()
@@ -269,15 +276,11 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
                 fh.write(json.dumps(record) + "\n")
             if on_log:
                 on_log(record)
-        if main_rank and (done % config.checkpoint_every == 0 or done == end):
+        if main_rank and (done % config.checkpoint_every == 0 or done == end or stopping):
             _save_run(state_path, model, opt, done, idx, config, ema)
             if config.keep_every and done % config.keep_every == 0:
                 _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema)
-        if (stop is not None or time_limit is not None) and _agreed(
-                (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit),
-                world, dev):
-            if main_rank:
-                _save_run(state_path, model, opt, done, idx, config, ema)
+        if stopping:
             break
     if world.enabled:
         dist.barrier()

@@ -57,3 +57,27 @@ def test_emulated_bf16_is_one_warning_line(tmp_path, monkeypatch):
     lines = [line for line in r.stderr.splitlines() if "bfloat16" in line]
     assert len(lines) == 1 and lines[0].startswith('warning: precision = "bf16" on cpu'), r.stderr
     assert "loop.py" not in r.stderr  # not Python's two-line form with a source line
+
+
+def test_set_overrides_run_settings_and_refuses_unknown_ones(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({**CONFIG, "stages": [{"finest_level": 6, "steps": 4}]}))
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", str(cfg), str(run), "--device", "cpu", "--set", "log_every=2",
+                                  "--set", "checkpoint_every = 4"])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+    r = CliRunner().invoke(main, ["train", str(cfg), str(tmp_path / "r2"), "--set", "stages=[]"])
+    assert r.exit_code == 2 and "'stages' is not a run setting" in r.stderr and r.stderr.strip().count("\n") == 0
+    r = CliRunner().invoke(main, ["train", str(cfg), str(tmp_path / "r2"), "--set", "workers=-1"])
+    assert r.exit_code == 2 and "workers" in r.stderr
+
+
+def test_time_limit_stop_is_logged_even_between_log_steps(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({**CONFIG, "log_every": 100, "checkpoint_every": 100}))
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", str(cfg), str(run), "--device", "cpu", "--time-limit", "0"])
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [rec["step"] for rec in records] == [1] and records[0]["precision"] == "fp32"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from flowcli.model import build_liteflownet
-from flowcli.train import Stage, TrainConfig, export_weights, train
+from flowcli.train import Stage, TrainConfig, apply_overrides, export_weights, train
 from flowcli.train import loop
 from flowcli.train.loop import copy_from_coarser, is_fixed, set_trainable
 from flowcli.train.loss import charbonnier, multiscale_loss, resample_label
@@ -246,3 +246,16 @@ def test_stage_overrides_are_checked():
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1, "motion_scale": [2, 1]}]})
     with pytest.raises(KeyError, match="'lr' is not a per-stage setting"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1}]}).setting(Stage(finest_level=6, steps=1), "lr")
+
+
+def test_overrides_parse_toml_values_and_bare_words():
+    cfg = tiny_config()
+    out = apply_overrides(cfg, ["init=weights/x.pt", "motion_scale = [0.1, 0.5]", "precision='auto'", "workers=3"])
+    assert (out.init, out.motion_scale, out.precision, out.workers) == ("weights/x.pt", [0.1, 0.5], "auto", 3)
+    assert out.stages == cfg.stages and cfg.workers == 0  # the original is untouched
+    with pytest.raises(ValueError, match="'bogus' is not a run setting"):
+        apply_overrides(cfg, ["bogus=1"])
+    with pytest.raises(ValueError, match="not KEY=VALUE"):
+        apply_overrides(cfg, ["workers"])
+    with pytest.raises(ValueError, match="motion_scale must be"):
+        apply_overrides(cfg, ["motion_scale=[0.5, 0.1]"])
