@@ -163,8 +163,6 @@ def apply_overrides(config: TrainConfig, assignments: list[str] | tuple[str, ...
     run lands on: ``workers=14`` and ``checkpoint_every=1000`` on a GPU, ``init='weights/other.pt'``."""
     if not assignments:
         return config
-    import tomllib
-
     d = config.to_dict()
     for text in assignments:
         key, sep, raw = text.partition("=")
@@ -173,12 +171,23 @@ def apply_overrides(config: TrainConfig, assignments: list[str] | tuple[str, ...
             raise ValueError(f"override {text!r} is not KEY=VALUE")
         if key == "stages" or key not in TrainConfig.__dataclass_fields__:
             raise ValueError(f"override {text!r}: {key!r} is not a run setting one can override")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word: a string (a path, a dataset name)
-        d[key] = value
+        d[key] = _parse_value(raw)
     return TrainConfig.from_dict(d)
+
+
+def _parse_value(raw: str):
+    """A TOML value (JSON on Python 3.10, which has no tomllib); anything else is the bare string itself."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # a bare word: a path, a dataset name
 
 
 def load_config(path: str | Path) -> TrainConfig:
