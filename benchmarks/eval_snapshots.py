@@ -2,7 +2,8 @@
 
 Run ``python benchmarks/eval_snapshots.py runs/synthetic/step_0012000.pt [...] [--raw] [--root ../shared/data/real]``.
 Each run state is exported (averaged weights; with ``--raw`` also the raw ones) to a temporary checkpoint and
-measured with ``flowcli eval --dataset folder --per-sequence``; prints one JSON line per snapshot with the AEE per
+measured (a weights file, e.g. ``weights/flowcli-synthetic.pt`` or what ``benchmarks/train_gpu.sh`` brought back, is
+measured as it is) with ``flowcli eval --dataset folder --per-sequence``; prints one JSON line per snapshot with the AEE per
 group and the selection score, the mean over groups of AEE / zero-flow AEE (lower is better; zero flow = 1), and
 appends the line to ``--log`` (default ``runs/snapshot_evals.jsonl``).
 """
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,6 +34,12 @@ def zero_flow_aee(root: str) -> dict:
     return {g: float(np.mean(v)) for g, v in per.items()}
 
 
+def is_run_state(path: str) -> bool:
+    """A trainer's run state (``last.pt``, ``step_*.pt``) rather than a weights file."""
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return isinstance(state, dict) and state.get("format") == "flowcli-run"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("snapshots", nargs="+")
@@ -41,16 +49,20 @@ def main() -> None:
     args = ap.parse_args()
     missing = [s for s in args.snapshots if not Path(s).exists()]
     if missing:
-        sys.exit(f"{missing[0]}: no such run state (a runs/NAME/last.pt or step_*.pt)")
+        sys.exit(f"{missing[0]}: no such run state or weights file")
     if not Path(args.root).is_dir():
         sys.exit(f"{args.root}: no such folder of real pairs (--root)")
     zero = zero_flow_aee(args.root)
     with tempfile.TemporaryDirectory() as tmp:
         for snap in args.snapshots:
-            for average in (True, False) if args.raw else (True,):
-                kind = "avg" if average else "raw"
+            run_state = is_run_state(snap)
+            for average in (True, False) if args.raw and run_state else (True,):
+                kind = ("avg" if average else "raw") if run_state else "file"
                 weights, result = Path(tmp) / f"{kind}.pt", Path(tmp) / f"{kind}.json"
-                export_weights(snap, weights, name="snapshot", average=average)
+                if run_state:
+                    export_weights(snap, weights, name="snapshot", average=average)
+                else:
+                    weights = Path(snap)
                 proc = subprocess.run([sys.executable, "-m", "flowcli", "eval", "--dataset", "folder", "--root",
                                        args.root, "--per-sequence", "--weights", str(weights), "--json", str(result)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
