@@ -131,6 +131,28 @@ def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, 
         torch.save(state, tmp)
 
 
+def _trim_metrics(path: Path, step: int) -> int:
+    """Drop the records of steps after ``step`` from the metrics log and return how many went.
+
+    A run killed between checkpoints has logged steps that its resume runs again; without the trim the log would
+    hold those steps twice (identical records, since resume is exact) and plots would fold back."""
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    keep = []
+    for line in lines:
+        try:
+            later = int(json.loads(line)["step"]) > step
+        except (ValueError, KeyError, TypeError):
+            later = True  # a record cut short by the kill
+        if not later:
+            keep.append(line)
+    if len(keep) != len(lines):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text("".join(keep))
+    return len(lines) - len(keep)
+
+
 def _agreed(flag: bool, world: "_Dist", dev: torch.device) -> bool:
     """True when any rank says so: a stop decided by one rank's clock must stop every replica at the same step."""
     if not world.enabled:
@@ -209,6 +231,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         load_into(model, ckpt)
         start = int(ckpt.meta.get("train_step") or 0)
     model.to(dev).train()
+    if main_rank and state_path.exists():
+        _trim_metrics(run_dir / METRICS, start)
 
     end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
     val = validation_batches(config) if main_rank and config.validate_every else None

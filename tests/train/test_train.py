@@ -50,6 +50,28 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
 
 
+def test_resume_after_a_crash_between_checkpoints_keeps_one_record_per_step(tmp_path):
+    cfg = tiny_config(checkpoint_every=2)
+    train(cfg, tmp_path / "straight", device="cpu")
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_3(record):
+        if record["step"] == 3:  # logged, but the last checkpoint is step 2's
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(cfg, tmp_path / "crashed", device="cpu", on_log=crash_at_3)
+    with open(tmp_path / "crashed" / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 4, "lo')  # a record cut short by the kill
+    assert torch.load(tmp_path / "crashed" / "last.pt", weights_only=True)["step"] == 2
+    train(cfg, tmp_path / "crashed", device="cpu")
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "crashed" / "metrics.jsonl")]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert losses(tmp_path / "crashed") == losses(tmp_path / "straight")
+
+
 def test_stage_trains_only_its_units_and_keeps_fixed_tensors():
     net = build_liteflownet()
     set_trainable(net, Stage(finest_level=5, steps=1))
