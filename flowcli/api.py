@@ -4,6 +4,9 @@ Pre- and post-processing are the original's (spec §1): RGB -> BGR, x 1/255, per
 bilinear resize to the next multiples of 32, and on the way out bilinear upsampling of the half-resolution field to
 the input size with u scaled by W/W_a and v by H/H_a. A public checkpoint therefore gives the original's output at
 any image size.
+
+An optional ``scale`` (default 1, the original's behaviour) runs the network on the images resized by that factor
+before the rounding to multiples of 32; the flow comes back in the input's pixels all the same.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .weights import Checkpoint, load_model
 
 MIN_SIZE = 32
 PRECISIONS = ("fp32", "fp16", "bf16")
+SCALE_RANGE = (0.25, 4.0)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -46,20 +50,35 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def adapted_size(h: int, w: int) -> tuple[int, int]:
-    """The network's input size for an HxW image: each side rounded up to a multiple of 32."""
-    return int(math.ceil(h / 32.0) * 32), int(math.ceil(w / 32.0) * 32)
+def adapted_size(h: int, w: int, scale: float = 1.0) -> tuple[int, int]:
+    """The network's input size for an HxW image: each side times ``scale``, rounded up to a multiple of 32."""
+    return tuple(int(math.ceil(round(side * scale) / 32.0) * 32) for side in (h, w))  # type: ignore[return-value]
 
 
-def preprocess(rgb: torch.Tensor) -> torch.Tensor:
+def check_scale(scale: float) -> float:
+    """``scale`` as a float inside :data:`SCALE_RANGE`, else a ValueError that says what it got."""
+    lo, hi = SCALE_RANGE
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"scale must be a number in [{lo:g}, {hi:g}], got {scale!r}") from None
+    if not lo <= value <= hi:  # also refuses nan
+        raise ValueError(f"scale must be in [{lo:g}, {hi:g}], got {scale!r}")
+    return value
+
+
+def preprocess(rgb: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """NxHxWx3 uint8 RGB tensor -> Nx3xH_axW_a float BGR in [0, 1] (mean subtraction happens in the network)."""
-    return resize_to_multiple(rgb.permute(0, 3, 1, 2).flip(1).float().div_(255.0))
+    return resize_to_multiple(rgb.permute(0, 3, 1, 2).flip(1).float().div_(255.0), scale)
 
 
-def resize_to_multiple(x: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize of an Nx3xHxW batch to the next multiples of 32 (a no-op when already there)."""
-    ha, wa = adapted_size(*x.shape[2:])
-    return x if (ha, wa) == tuple(x.shape[2:]) else F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False)
+def resize_to_multiple(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Bilinear resize of an Nx3xHxW batch to :func:`adapted_size` (a no-op when already there); antialiased when
+    ``scale`` < 1, so that a reduced image is not aliased (at 1 the resize is the original's, which never shrinks)."""
+    ha, wa = adapted_size(*x.shape[2:], scale)
+    if (ha, wa) == tuple(x.shape[2:]):
+        return x
+    return F.interpolate(x, size=(ha, wa), mode="bilinear", align_corners=False, antialias=scale < 1)
 
 
 def postprocess(flow: torch.Tensor, h: int, w: int, net_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
@@ -94,13 +113,19 @@ class Estimator:
     only) records the forward pass once per input shape and precision and replays it, which removes the per-kernel
     launch cost that dominates small frames on a fast GPU; inputs of a new shape record a new graph.
 
+    ``scale`` (default 1) resizes both images by that factor, in [0.25, 4], before the network sees them; flows are
+    returned in the input's pixels. Weights with a precision floor of about half a pixel in their own pixels (the
+    bundled ones: weights/MODEL_CARD.md) resolve small motions better at 2-3, at scale² the time and memory; large
+    motions get worse, since they grow by the same factor. Below 1 the reduction is antialiased.
+
     On CUDA an out-of-memory error is retried in fp16, then at half the resolution, with a warning each time
     (recorded in ``fallbacks``).
     """
 
     def __init__(self, weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
                  precision: str = "fp32", model: Optional[LiteFlowNet] = None, channels_last: bool = True,
-                 compile: bool = False, cuda_graphs: bool = False) -> None:
+                 compile: bool = False, cuda_graphs: bool = False, scale: float = 1.0) -> None:
+        self.scale = check_scale(scale)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
@@ -140,10 +165,11 @@ class Estimator:
         if self.device.type == "cuda" and rgb1.device.type == "cpu":
             # page-locked host memory lets the copy run asynchronously, overlapping the previous batch's compute
             rgb1, rgb2 = rgb1.pin_memory(), rgb2.pin_memory()
-        x1 = preprocess(rgb1.to(self.device, non_blocking=True))
-        x2 = preprocess(rgb2.to(self.device, non_blocking=True))
+        x1 = preprocess(rgb1.to(self.device, non_blocking=True), self.scale)
+        x2 = preprocess(rgb2.to(self.device, non_blocking=True), self.scale)
+        net_size = tuple(x1.shape[2:])
         try:
-            return postprocess(self._run(x1, x2), h, w)
+            return postprocess(self._run(x1, x2), h, w, net_size=net_size)
         except torch.cuda.OutOfMemoryError:
             if not self.retry_oom:
                 raise
@@ -151,7 +177,7 @@ class Estimator:
         if self.precision == "fp32":
             self._fallback(f"CUDA out of memory at {w}x{h}; retrying in fp16")
             try:
-                return postprocess(self._run(x1, x2, precision="fp16"), h, w)
+                return postprocess(self._run(x1, x2, precision="fp16"), h, w, net_size=net_size)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
         self._fallback(f"CUDA out of memory at {w}x{h}; estimating at half resolution and upsampling the flow")
@@ -241,7 +267,7 @@ def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | 
 
 
 def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str | os.PathLike] = None,
-                  device: str = "auto", precision: str = "fp32") -> np.ndarray:
+                  device: str = "auto", precision: str = "fp32", scale: float = 1.0) -> np.ndarray:
     """Optical flow from ``img1`` to ``img2``.
 
     Takes two HxWx3 uint8 RGB arrays of one size, at least 32x32 (grayscale, RGBA, 16-bit and float [0, 1] arrays
@@ -250,12 +276,15 @@ def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str |
 
     ``weights``: a public LiteFlowNet checkpoint, a flowcli checkpoint, or None for the bundled weights.
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``precision``: ``"fp32"``, or ``"fp16"``/``"bf16"``
-    autocast on CUDA. Runs without gradients.
+    autocast on CUDA. ``scale``: the factor the images are resized by for the network (see :class:`Estimator`).
+    Runs without gradients.
     """
-    return get_estimator(weights, device=device, precision=precision).estimate(img1, img2)
+    return get_estimator(weights, device=device, precision=precision, scale=scale).estimate(img1, img2)
 
 
 def estimate_flow_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, weights: Optional[str | os.PathLike] = None,
-                        device: str = "auto", precision: str = "fp32", batch_size: int = 8) -> list[np.ndarray]:
+                        device: str = "auto", precision: str = "fp32", scale: float = 1.0,
+                        batch_size: int = 8) -> list[np.ndarray]:
     """:func:`estimate_flow` for many pairs at once (batched on the device); returns the flows in order."""
-    return get_estimator(weights, device=device, precision=precision).estimate_batch(pairs, batch_size=batch_size)
+    return get_estimator(weights, device=device, precision=precision, scale=scale).estimate_batch(
+        pairs, batch_size=batch_size)

@@ -102,7 +102,9 @@ def method_name(estimator: Any) -> tuple[str, str]:
     ckpt = getattr(estimator, "checkpoint", None)
     if ckpt is not None:
         weights = (getattr(ckpt, "meta", None) or {}).get("name") or "weights"
-        return "liteflownet", f"LiteFlowNet ({weights})"
+        scale = getattr(estimator, "scale", 1.0)
+        at = f", scale {scale:g}" if scale != 1 else ""  # a table row must say how the network was run
+        return "liteflownet", f"LiteFlowNet ({weights}{at})"
     cls = type(estimator).__name__
     return cls.lower(), cls
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from flowcli.api import Estimator, adapted_size, estimate_flow, estimate_flow_batch
+from flowcli.api import Estimator, adapted_size, check_scale, estimate_flow, estimate_flow_batch
 from flowcli.model import LiteFlowNet
 from flowcli.weights import public_to_internal
-from tests.conftest import textured_image
+from tests.conftest import REPO, textured_image
 
 
 @pytest.fixture(scope="module")
@@ -42,23 +42,60 @@ def test_multiple_of_32_matches_network_output_upsampled(fixture, ckpt_path):
     assert np.abs(flow - ref).mean() < 0.05
 
 
-def test_other_size_follows_original_pipeline(model):
-    """Written out independently: BGR/255, resize to 64x96, network, upsample, per-axis scale."""
-    img1, img2 = textured_image(50, 70, 1), textured_image(50, 70, 2)
-    est = Estimator(model=model, device="cpu")
-    flow = est.estimate(img1, img2)
+def written_out_pipeline(model, img1, img2, net_hw):
+    """The original pipeline written out independently: BGR/255, resize to ``net_hw``, network, upsample to the
+    image size, per-axis rescaling of the flow."""
+    (h, w), (hn, wn) = img1.shape[:2], net_hw
 
     def prep(img):
         t = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() * (1.0 / 255.0)
-        return F.interpolate(t, size=(64, 96), mode="bilinear", align_corners=False)
+        return F.interpolate(t, size=(hn, wn), mode="bilinear", align_corners=False)
 
     with torch.no_grad():
         raw = model(prep(img1), prep(img2))
-    ref = F.interpolate(raw, size=(50, 70), mode="bilinear", align_corners=False)
-    ref[:, 0] *= 70 / 96
-    ref[:, 1] *= 50 / 64
-    np.testing.assert_allclose(flow, ref[0].permute(1, 2, 0).numpy(), atol=1e-4)
+    ref = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
+    ref[:, 0] *= w / wn
+    ref[:, 1] *= h / hn
+    return ref[0].permute(1, 2, 0).numpy()
+
+
+def test_other_size_follows_original_pipeline(model):
+    img1, img2 = textured_image(50, 70, 1), textured_image(50, 70, 2)
+    flow = Estimator(model=model, device="cpu").estimate(img1, img2)
+    np.testing.assert_allclose(flow, written_out_pipeline(model, img1, img2, (64, 96)), atol=1e-4)
     assert adapted_size(50, 70) == (64, 96) and adapted_size(436, 1024) == (448, 1024)
+
+
+def test_scale_resizes_for_the_network_and_returns_input_pixels(model):
+    """At scale 2 a 50x70 pair runs at 128x160 (100x140 rounded up) and the flow is rescaled from those pixels."""
+    img1, img2 = textured_image(50, 70, 1), textured_image(50, 70, 2)
+    flow = Estimator(model=model, device="cpu", scale=2).estimate(img1, img2)
+    assert adapted_size(50, 70, 2) == (128, 160) and adapted_size(50, 70, 0.5) == (32, 64)
+    assert flow.shape == (50, 70, 2)
+    np.testing.assert_allclose(flow, written_out_pipeline(model, img1, img2, (128, 160)), atol=1e-4)
+    # scale 1 is the original pipeline, bit for bit
+    np.testing.assert_array_equal(Estimator(model=model, device="cpu", scale=1.0).estimate(img1, img2),
+                                  Estimator(model=model, device="cpu").estimate(img1, img2))
+
+
+def test_scale_is_checked(model):
+    assert check_scale("1.5") == 1.5
+    for bad in (0, 0.1, 5, float("nan"), "x", None):
+        with pytest.raises(ValueError, match=r"scale must be .*\[0.25, 4\], got"):
+            Estimator(model=model, device="cpu", scale=bad)
+
+
+def test_bundled_weights_follow_a_known_shift_at_scales_1_and_2():
+    """The bundled weights on an example frame translated by (3, -2): the flow is that shift in image pixels."""
+    from flowcli.io import read_image
+
+    img = read_image(REPO / "examples" / "frame_0001.png")
+    moved = np.roll(np.roll(img, -2, axis=0), 3, axis=1)  # img2[y - 2, x + 3] = img1[y, x]
+    img1, img2 = img[:160, :224], moved[:160, :224]
+    for scale in (1, 2):
+        inner = estimate_flow(img1, img2, device="cpu", scale=scale)[16:-16, 16:-16]  # away from the wrapped edges
+        np.testing.assert_allclose(np.median(inner.reshape(-1, 2), axis=0), [3, -2], atol=0.15)
+        assert np.abs(inner - [3, -2]).sum(axis=-1).mean() < 0.5, scale
 
 
 def test_input_conversions(model):

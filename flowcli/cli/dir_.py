@@ -155,7 +155,7 @@ def _write(item: Item, flow, max_flow: Optional[float], failures: Failures, done
 @flow_options
 def command(frames: Optional[str], outdir: str, pairs_file: Optional[str], fmt: str, viz_dir: Optional[str],
             max_flow: Optional[float], resume: bool, shard: Optional[tuple[int, int]], batch_size: int,
-            as_json: bool, weights: Optional[str], device: str, fp16: bool, bf16: bool) -> None:
+            as_json: bool, weights: Optional[str], device: str, fp16: bool, bf16: bool, scale: float) -> None:
     """Compute flow between consecutive frames of FRAMES (natural order: frame2 before frame10).
 
     The output for the pair (frame_0001.png, frame_0002.png) is OUTDIR/frame_0001.flo. A frame that cannot be
@@ -179,7 +179,7 @@ def command(frames: Optional[str], outdir: str, pairs_file: Optional[str], fmt: 
 
     failures = Failures()
     done: list[int] = []
-    est = make_estimator(weights, device, fp16, bf16) if todo else None
+    est = make_estimator(weights, device, fp16, bf16, scale) if todo else None
     if todo:
         _run(est, todo, batch_size, max_flow, failures, done)
 

@@ -49,7 +49,7 @@ class Report:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON on stdout.")
 @flow_options
 def command(examples: Optional[str], as_json: bool, weights: Optional[str], device: str, fp16: bool,
-            bf16: bool) -> None:
+            bf16: bool, scale: float) -> None:
     """Run the example pair through the weights (bundled unless --weights), compare with its true flow
     (average endpoint error, px) and report device and speed. Exit 1 when something is broken."""
     from flowcli.cli.info import environment, weights_card
@@ -83,7 +83,7 @@ def command(examples: Optional[str], as_json: bool, weights: Optional[str], devi
     if not report.broken:
         try:
             precision_of(fp16, bf16)
-            est = make_estimator(weights, device, fp16, bf16)
+            est = make_estimator(weights, device, fp16, bf16, scale)
         except click.ClickException as exc:
             report.add("fail", "load", exc.format_message())
         else:

@@ -61,14 +61,14 @@ def _open(dataset: str, root: str, split: Optional[str], passes: Optional[str]):
         raise
 
 
-def _methods(baselines: tuple, with_model: bool, weights, device, fp16, bf16) -> dict:
+def _methods(baselines: tuple, with_model: bool, weights, device, fp16, bf16, scale) -> dict:
     """``{id: estimator}``: the network first (when asked for), then the baselines in the given order."""
     from flowcli.baselines import BaselineEstimator
     from flowcli.evaluate import method_name
 
     methods = {}
     if not baselines or with_model:
-        est = make_estimator(weights, device, fp16, bf16)
+        est = make_estimator(weights, device, fp16, bf16, scale)
         methods[method_name(est)[0]] = est
     for name in dict.fromkeys(baselines):  # repeated --baseline runs once
         methods[name] = BaselineEstimator(name)
@@ -131,7 +131,7 @@ def _print_table(results: dict, per_sequence: bool, title: str) -> None:
 def command(dataset: str, root: str, split: Optional[str], passes: Optional[str], limit: Optional[int],
             per_sequence: bool, json_file: Optional[str], markdown_file: Optional[str],
             submission_dir: Optional[str], baselines: tuple, with_model: bool, batch_size: int,
-            weights: Optional[str], device: str, fp16: bool, bf16: bool) -> None:
+            weights: Optional[str], device: str, fp16: bool, bf16: bool, scale: float) -> None:
     """Score optical flow on a dataset split, the way its benchmark does.
 
     Prints a table (AEE, AEE on non-occluded/occluded pixels where masks exist, share of pixels within
@@ -157,7 +157,7 @@ def command(dataset: str, root: str, split: Optional[str], passes: Optional[str]
             raise ValueError(str(exc).replace("give a submission folder", "pass --write-submission DIR")) from None
     else:
         check_output_folder(submission_dir, create=True)
-    methods = _methods(baselines, with_model, weights, device, fp16, bf16)
+    methods = _methods(baselines, with_model, weights, device, fp16, bf16, scale)
     info(f"{_title(ds)}: {n} of {len(ds)} pairs under {ds.root}"
          f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
 

@@ -40,7 +40,7 @@ def flow_stats(flow) -> dict:
 @flow_options
 def command(img1: str, img2: str, output: Optional[str], viz: Optional[str], warp: Optional[str],
             panel: Optional[str], occlusion: Optional[str], max_flow: Optional[float], as_json: bool,
-            weights: Optional[str], device: str, fp16: bool, bf16: bool) -> None:
+            weights: Optional[str], device: str, fp16: bool, bf16: bool, scale: float) -> None:
     """Compute the optical flow from IMG1 to IMG2.
 
     Prints one line (size, mean and max magnitude, seconds) on stderr, or the same as JSON on stdout with
@@ -55,7 +55,7 @@ def command(img1: str, img2: str, output: Optional[str], viz: Optional[str], war
     if a.shape != b.shape:
         fail(f"{img1} is {a.shape[1]}x{a.shape[0]} but {img2} is {b.shape[1]}x{b.shape[0]}; "
              f"the two images must have the same size")
-    est = make_estimator(weights, device, fp16, bf16)
+    est = make_estimator(weights, device, fp16, bf16, scale)
     t0 = time.perf_counter()
     if occlusion:
         flow, back = est.estimate_batch([(a, b), (b, a)], batch_size=2)

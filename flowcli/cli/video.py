@@ -51,7 +51,7 @@ KEEP_BYTES = 256 * 2 ** 20  # a first pass that saw every pair keeps up to this 
 def command(clip: str, viz: Optional[str], side_by_side: bool, flo_dir: Optional[str], fmt: str, every: int,
             start: int, max_frames: Optional[int], resize: Optional[int], max_flow: Optional[float],
             percentile: float, batch_size: int, as_json: bool, weights: Optional[str], device: str, fp16: bool,
-            bf16: bool) -> None:
+            bf16: bool, scale: float) -> None:
     """Compute flow between consecutive frames of CLIP, streaming (the clip is never held in memory).
 
     Example: flowcli video examples/clip.mp4 --viz flow.mp4 --side-by-side --flo-dir flows/
@@ -75,7 +75,7 @@ def command(clip: str, viz: Optional[str], side_by_side: bool, flo_dir: Optional
         warn(f"{clip}: frame rate unknown; writing {DEFAULT_FPS:g} fps")
         fps = DEFAULT_FPS
     expected = _expected_pairs(vinfo.frame_estimate, start, every, max_frames)
-    est = make_estimator(weights, device, fp16, bf16)
+    est = make_estimator(weights, device, fp16, bf16, scale)
     t0 = time.perf_counter()
 
     norm = max_flow

@@ -67,6 +67,13 @@ def test_network_alone_with_bundled_weights(invoke, folder_tree, bundled):
     assert list(doc["methods"]) == ["liteflownet"] and doc["methods"]["liteflownet"]["pairs"] == 1
 
 
+def test_network_label_names_a_scale(invoke, folder_tree, weights_file):
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", weights_file, "--limit", "1",
+               "--scale", "0.5", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["methods"]["liteflownet"]["label"] == "LiteFlowNet (test-random, scale 0.5)"
+
+
 def test_sintel_test_split_submission(invoke, tmp_path, real):
     root, expected, _ = build_sintel(tmp_path / "sintel", real, split="test")
     out = tmp_path / "upload"

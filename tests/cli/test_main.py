@@ -1,6 +1,7 @@
 """The group: --version, --help everywhere, global options, error formatting."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from flowcli import __version__
@@ -56,6 +57,22 @@ def test_bad_device_is_a_usage_error(invoke, pair_files, weights_file):
     r = invoke("pair", *pair_files, "--weights", weights_file, "--device", "tpu")
     assert r.exit_code == 2
     assert "tpu" in one_error_line(r)
+
+
+def test_scale_option_runs_the_network_at_that_scale(invoke, pair_files, weights_file, tmp_path):
+    from flowcli.api import Estimator
+    from flowcli.io import read_flow, read_image
+
+    r = invoke("-v", "pair", *pair_files, "-o", tmp_path / "f.flo", "--weights", weights_file, "--scale", "2")
+    assert r.exit_code == 0, r.stderr
+    assert "scale 2" in r.stderr  # the verbose line says how the network ran
+    flow = read_flow(tmp_path / "f.flo")[0]
+    est = Estimator(weights_file, device="cpu", scale=2)
+    np.testing.assert_allclose(flow, est.estimate(*(read_image(p) for p in pair_files)), atol=1e-5)
+    for bad in ("9", "0", "x"):
+        r = invoke("pair", *pair_files, "-o", tmp_path / "g.flo", "--weights", weights_file, "--scale", bad)
+        assert r.exit_code == 2 and "--scale" in one_error_line(r)
+    assert not (tmp_path / "g.flo").exists()
 
 
 def test_fp16_on_cpu_is_one_line_runtime_error(invoke, pair_files, weights_file, tmp_path):
