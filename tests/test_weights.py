@@ -111,3 +111,34 @@ def test_key_names_round_trip():
 def read_key(k):
     from flowcli.weights import public_to_internal
     return public_to_internal(k)
+
+
+def test_bundled_weights_beat_zero_flow_and_match_their_card(real_dir):
+    """Issue 6's floor on ../shared/data/real: per group, the bundled weights' AEE is below zero flow's; and the
+    model card's accuracy table states what the bundled file measures (so a new file cannot ship with old figures)."""
+    import re
+    from collections import defaultdict
+
+    import numpy as np
+
+    from flowcli.api import Estimator
+    from flowcli.data.datasets import open_dataset
+    from flowcli.metrics import aee
+
+    path = bundled_path()
+    est = Estimator(path, device="cpu")
+    net, zero = defaultdict(list), defaultdict(list)
+    for s in open_dataset("folder", real_dir):
+        net[s["sequence"]].append(aee(est.estimate(s["img1"], s["img2"]), s["flow"], s.get("valid")))
+        zero[s["sequence"]].append(aee(np.zeros_like(s["flow"]), s["flow"], s.get("valid")))
+    measured = {g: float(np.mean(v)) for g, v in net.items()}
+    assert len(measured) >= 5, sorted(measured)
+    for group, value in measured.items():
+        assert value < np.mean(zero[group]), (group, value, np.mean(zero[group]))
+
+    name = est.checkpoint.meta["name"]
+    row = re.compile(rf"^\| (\w+) \| LiteFlowNet \({re.escape(name)}\) \| ([\d.]+) \|", re.M)
+    card = {g: float(v) for g, v in row.findall((path.parent / "MODEL_CARD.md").read_text())}
+    assert set(card) == set(measured), (sorted(card), sorted(measured))
+    for group, value in measured.items():
+        assert abs(card[group] - value) < 0.002, (group, card[group], value)
