@@ -231,6 +231,7 @@ def flow_options(func: Callable) -> Callable:
                      help="auto, cpu, cuda or cuda:N."),
         click.option("--fp16", is_flag=True, help="Half-precision inference (CUDA only)."),
         click.option("--bf16", is_flag=True, help="bfloat16 inference (CUDA; on CPU slower than fp32)."),
+        # the range is flowcli.api.SCALE_RANGE, written out: importing the api would load torch at start-up
         click.option("--scale", type=click.FloatRange(0.25, 4.0), default=1.0, show_default=True, metavar="S",
                      help="Run the network on the images resized by S (flow still in the images' pixels). "
                           "2-3 resolve small motions better with the bundled weights, at S² the time and memory; "

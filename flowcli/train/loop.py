@@ -131,13 +131,13 @@ def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, 
         torch.save(state, tmp)
 
 
-def _trim_metrics(path: Path, step: int) -> int:
-    """Drop the records of steps after ``step`` from the metrics log and return how many went.
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop the records of steps after ``step`` from the metrics log.
 
     A run killed between checkpoints has logged steps that its resume runs again; without the trim the log would
     hold those steps twice (identical records, since resume is exact) and plots would fold back."""
     if not path.exists():
-        return 0
+        return
     lines = path.read_text().splitlines(keepends=True)
     keep = []
     for line in lines:
@@ -149,8 +149,7 @@ def _trim_metrics(path: Path, step: int) -> int:
             keep.append(line)
     if len(keep) != len(lines):
         with atomic_path(path) as tmp:
-            Path(tmp).write_text("".join(keep))
-    return len(lines) - len(keep)
+            tmp.write_text("".join(keep))
 
 
 def _agreed(flag: bool, world: "_Dist", dev: torch.device) -> bool:

@@ -75,6 +75,16 @@ def test_scale_option_runs_the_network_at_that_scale(invoke, pair_files, weights
     assert not (tmp_path / "g.flo").exists()
 
 
+def test_scale_option_range_is_the_api_range():
+    import click
+
+    from flowcli.api import SCALE_RANGE
+    from flowcli.cli.pair import command
+
+    scale = next(p for p in command.params if p.name == "scale")
+    assert isinstance(scale.type, click.FloatRange) and (scale.type.min, scale.type.max) == SCALE_RANGE
+
+
 def test_fp16_on_cpu_is_one_line_runtime_error(invoke, pair_files, weights_file, tmp_path):
     r = invoke("pair", *pair_files, "-o", tmp_path / "f.flo", "--weights", weights_file, "--device", "cpu", "--fp16")
     assert r.exit_code == 1
