@@ -4,8 +4,10 @@ Run ``python benchmarks/eval_snapshots.py runs/synthetic/step_0012000.pt [...] [
 Each run state is exported (averaged weights; with ``--raw`` also the raw ones) to a temporary checkpoint and
 measured (a weights file, e.g. ``weights/flowcli-synthetic.pt`` or what ``benchmarks/train_gpu.sh`` brought back, is
 measured as it is) with ``flowcli eval --dataset folder --per-sequence``; prints one JSON line per snapshot with the AEE per
-group and the selection score, the mean over groups of AEE / zero-flow AEE (lower is better; zero flow = 1), and
-appends the line to ``--log`` (default ``runs/snapshot_evals.jsonl``).
+group, the selection score (the mean over groups of AEE / zero-flow AEE; lower is better, zero flow = 1) and the
+distance to the team's bar (``bar``: the largest over groups of AEE / DIS-medium AEE, measured here on the same pairs;
+the bar "below DIS medium on every group" is met when it is under 1), and appends the line to ``--log`` (default
+``runs/snapshot_evals.jsonl``).
 """
 from __future__ import annotations
 
@@ -21,17 +23,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from flowcli.baselines import baseline_flow  # noqa: E402
 from flowcli.data.datasets import open_dataset  # noqa: E402
 from flowcli.metrics import aee  # noqa: E402
 from flowcli.train import export_weights  # noqa: E402
 
 
-def zero_flow_aee(root: str) -> dict:
-    """Per group, the mean over its pairs of the AEE of predicting no motion."""
-    per: dict = {}
+def reference_aee(root: str) -> tuple[dict, dict]:
+    """Per group, the mean over its pairs of the AEE of predicting no motion, and that of OpenCV DIS (medium)."""
+    zero: dict = {}
+    dis: dict = {}
     for s in open_dataset("folder", root):
-        per.setdefault(s["sequence"], []).append(aee(np.zeros_like(s["flow"]), s["flow"], s.get("valid")))
-    return {g: float(np.mean(v)) for g, v in per.items()}
+        zero.setdefault(s["sequence"], []).append(aee(np.zeros_like(s["flow"]), s["flow"], s.get("valid")))
+        dis.setdefault(s["sequence"], []).append(
+            aee(baseline_flow("dis", s["img1"], s["img2"]), s["flow"], s.get("valid")))
+    return ({g: float(np.mean(v)) for g, v in zero.items()}, {g: float(np.mean(v)) for g, v in dis.items()})
 
 
 def is_run_state(path: str) -> bool:
@@ -52,7 +58,7 @@ def main() -> None:
         sys.exit(f"{missing[0]}: no such run state or weights file")
     if not Path(args.root).is_dir():
         sys.exit(f"{args.root}: no such folder of real pairs (--root)")
-    zero = zero_flow_aee(args.root)
+    zero, dis = reference_aee(args.root)
     with tempfile.TemporaryDirectory() as tmp:
         for snap in args.snapshots:
             run_state = is_run_state(snap)
@@ -71,7 +77,8 @@ def main() -> None:
                 per = json.loads(result.read_text())["methods"]["liteflownet"]["per_sequence"]
                 aee = {g: round(per[g]["aee"], 3) for g in sorted(zero)}
                 line = {"snapshot": snap, "weights": kind, "aee": aee,
-                        "score": round(float(np.mean([aee[g] / zero[g] for g in zero])), 4)}
+                        "score": round(float(np.mean([aee[g] / zero[g] for g in zero])), 4),
+                        "bar": round(max(aee[g] / dis[g] for g in dis), 3)}
                 print(json.dumps(line), flush=True)
                 if args.log:
                     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
