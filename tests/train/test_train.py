@@ -281,3 +281,18 @@ def test_overrides_parse_toml_values_and_bare_words():
         apply_overrides(cfg, ["workers"])
     with pytest.raises(ValueError, match="motion_scale must be"):
         apply_overrides(cfg, ["motion_scale=[0.5, 0.1]"])
+
+
+def test_recipe_resumes_from_a_committed_point_on_its_own_schedule():
+    """A fresh machine continues the project's run from the weights the recipe names (``init``): they must exist in
+    the repo, hold a step inside the recipe, and have been trained down to the level the recipe trains at that step."""
+    from flowcli.train.config import load_config
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "weights" / "train_synthetic.toml")
+    assert cfg.init, "the recipe names no init weights: a fresh machine would restart the run from scratch"
+    ckpt = read_checkpoint(root / cfg.init)
+    step = ckpt.meta["train_step"]
+    assert 0 < step < cfg.total_steps
+    _, stage, _ = cfg.stage_at(step - 1)
+    assert ckpt.meta["finest_level"] == stage.finest_level
+    assert ckpt.meta["weight_average"] is not None  # the averaged weights, as every export of this run
