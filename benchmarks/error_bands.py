@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flowcli.api import estimate_flow  # noqa: E402
 from flowcli.baselines import baseline_flow  # noqa: E402
 from flowcli.data.datasets import open_dataset  # noqa: E402
+from flowcli.metrics import epe  # noqa: E402
 
 BANDS = ((0.0, 5.0), (5.0, 20.0), (20.0, np.inf))
 
@@ -48,7 +49,7 @@ def main() -> None:
         gt = s["flow"]
         flow = (baseline_flow(args.baseline, s["img1"], s["img2"]) if args.baseline
                 else estimate_flow(s["img1"], s["img2"], weights=args.weights))
-        err = np.linalg.norm(flow - gt, axis=2)
+        err = epe(flow, gt)
         valid = np.ones(err.shape, bool) if s.get("valid") is None else s["valid"].astype(bool)
         dist = boundary_distance(gt, args.edge)
         cells = []

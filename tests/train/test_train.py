@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from flowcli.model import build_liteflownet
-from flowcli.train import Stage, TrainConfig, apply_overrides, export_weights, train
+from flowcli.train import Stage, TrainConfig, apply_overrides, export_weights, load_config, train
 from flowcli.train import loop
 from flowcli.train.loop import copy_from_coarser, is_fixed, set_trainable
 from flowcli.train.loss import charbonnier, multiscale_loss, resample_label
@@ -286,7 +286,6 @@ def test_overrides_parse_toml_values_and_bare_words():
 def test_recipe_resumes_from_a_committed_point_on_its_own_schedule():
     """A fresh machine continues the project's run from the weights the recipe names (``init``): they must exist in
     the repo, hold a step inside the recipe, and have been trained down to the level the recipe trains at that step."""
-    from flowcli.train.config import load_config
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "weights" / "train_synthetic.toml")
     assert cfg.init, "the recipe names no init weights: a fresh machine would restart the run from scratch"
