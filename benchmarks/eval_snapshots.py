@@ -4,9 +4,10 @@ Run ``python benchmarks/eval_snapshots.py runs/synthetic/step_0012000.pt [...] [
 Each run state is exported (averaged weights; with ``--raw`` also the raw ones) to a temporary checkpoint and
 measured (a weights file, e.g. ``weights/flowcli-synthetic.pt`` or what ``benchmarks/train_gpu.sh`` brought back, is
 measured as it is) with ``flowcli eval --dataset folder --per-sequence``; prints one JSON line per snapshot with the AEE per
-group, the selection score (the mean over groups of AEE / zero-flow AEE; lower is better, zero flow = 1) and the
-distance to the team's bar (``bar``: the largest over groups of AEE / DIS-medium AEE, measured here on the same pairs;
-the bar "below DIS medium on every group" is met when it is under 1), and appends the line to ``--log`` (default
+group, the distance to the team's bar (``bar``: the largest over groups of AEE / DIS-medium AEE, measured here on the
+same pairs; the bar "below DIS medium on every group" is met when it is under 1), which decides the bundled snapshot
+since the tenth session, and the score that breaks ties (the mean over groups of AEE / zero-flow AEE; lower is better,
+zero flow = 1; the rule up to the ninth session), and appends the line to ``--log`` (default
 ``runs/snapshot_evals.jsonl``).
 """
 from __future__ import annotations
