@@ -166,27 +166,34 @@ class WeightAverage:
 
     Snapshots of a run taken a few hundred steps apart differ by several tenths of a pixel on real footage (Adam's
     steps keep the weights moving); their running average is steadier and usually better. The decay ramps up as
-    ``min(decay, (1 + n) / (10 + n))`` over the ``n`` updates since the average was (re)started, which happens
-    whenever a stage begins, so the average never mixes networks with different active levels."""
+    ``min(decay, (1 + n) / (10 + n))`` over the ``n`` updates since the average was (re)started, so that it soon
+    forgets where it began. It restarts where a stage adds a level, so it never mixes networks with different active
+    levels, and goes on across stages that train the same levels.
 
-    def __init__(self, model: torch.nn.Module, decay: float, *, state: Optional[dict] = None) -> None:
+    ``warm=True`` skips the ramp: the average starts from weights worth keeping (a run continued from committed
+    weights, which are themselves an average) and moves away from them at the full decay, so the exported weights
+    do not follow the raw ones through the transient of a fresh optimizer."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, *, state: Optional[dict] = None,
+                 warm: bool = False) -> None:
         self.decay = decay
         if state is not None:
             self.tensors, self.updates = dict(state["tensors"]), int(state["updates"])
+            self.warm = bool(state.get("warm", False))  # states written before the option are ramped ones
         else:
             self.tensors = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-            self.updates = 0
+            self.updates, self.warm = 0, warm
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        d = self.decay if self.warm else min(self.decay, (1 + self.updates) / (10 + self.updates))
         current = model.state_dict()
         keys = list(self.tensors)
         torch._foreach_lerp_([self.tensors[k] for k in keys], [current[k].detach() for k in keys], 1.0 - d)
         self.updates += 1
 
     def state_dict(self) -> dict:
-        return {"tensors": self.tensors, "updates": self.updates}
+        return {"tensors": self.tensors, "updates": self.updates, "warm": self.warm}
 
 
 @dataclass
@@ -218,7 +225,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         run_dir.mkdir(parents=True, exist_ok=True)
 
     model = build_liteflownet()
-    start, saved_opt, saved_stage, saved_ema = 0, None, -1, None
+    start, saved_opt, saved_stage, saved_ema, from_init = 0, None, -1, None, False
     state_path = run_dir / RUN_STATE
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -228,7 +235,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     elif config.init:
         ckpt = read_checkpoint(config.init)
         load_into(model, ckpt)
-        start = int(ckpt.meta.get("train_step") or 0)
+        start, from_init = int(ckpt.meta.get("train_step") or 0), True
     model.to(dev).train()
     if main_rank and state_path.exists():
         _trim_metrics(run_dir / METRICS, start)
@@ -244,6 +251,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     for step in range(start, end):
         idx, stage, in_stage = config.stage_at(step)
         if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
+            # a stage that trains the levels of the one before it continues that stage's weight average
+            same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
             stage_index = idx
             set_trainable(model, stage)
             if in_stage == 0 and idx > 0 and stage.copy_from_coarser and stage.finest_level < config.stages[idx - 1].finest_level:
@@ -256,10 +265,18 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             resumed = saved_stage == idx and in_stage > 0
             if saved_opt is not None and resumed:
                 opt.load_state_dict(saved_opt)
-            ema = None
-            if config.ema_decay > 0:  # restarted at every stage (and where a run without one turns it on)
-                ema = WeightAverage(model, config.ema_decay,
-                                    state=saved_ema if resumed and saved_ema is not None else None)
+            if saved_ema is not None and in_stage == 0 and same_levels and saved_stage == idx - 1:
+                resumed_ema = saved_ema  # saved at the end of the stage before, which trained the same levels
+            else:
+                resumed_ema = saved_ema if resumed else None
+            if config.ema_decay <= 0:
+                ema = None
+            elif resumed_ema is not None:
+                ema = WeightAverage(model, config.ema_decay, state=resumed_ema)
+            elif not (same_levels and in_stage == 0 and ema is not None):  # else the running one goes on
+                # (re)started where a level is added, and where a run without one turns it on; from init weights
+                # in the middle of a stage, warm: they are the average to keep (see WeightAverage)
+                ema = WeightAverage(model, config.ema_decay, warm=from_init and (in_stage > 0 or same_levels))
             saved_opt, saved_ema = None, None
         for group in opt.param_groups:
             group["lr"] = stage_lr(stage, in_stage)

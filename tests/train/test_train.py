@@ -242,6 +242,38 @@ def test_weight_average_resumes_exactly_and_is_exported(tmp_path):
     assert any(not torch.equal(v, raw.state_dict[k]) for k, v in internal.items())
 
 
+def test_weight_average_goes_on_across_stages_that_train_the_same_levels(tmp_path):
+    same = [Stage(finest_level=5, steps=3, lr=2e-4), Stage(finest_level=5, steps=3, lr=1e-4)]
+    cfg = tiny_config(stages=same, ema_decay=0.9)
+    train(cfg, tmp_path / "straight", device="cpu")
+    train(cfg, tmp_path / "resumed", device="cpu", max_steps=3)  # stops exactly at the stage boundary
+    train(cfg, tmp_path / "resumed", device="cpu")
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 6  # not restarted at step 3
+    for k, v in a["ema"]["tensors"].items():
+        torch.testing.assert_close(b["ema"]["tensors"][k], v, rtol=0, atol=0)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    # where a level is added it restarts (the test above: 3 updates after the 6 -> 5 boundary)
+
+
+def test_weight_average_starts_warm_from_init_weights_inside_a_stage(tmp_path):
+    cfg = tiny_config(stages=[Stage(finest_level=5, steps=6, lr=2e-4)], ema_decay=0.9)
+    train(cfg, tmp_path / "first", device="cpu", max_steps=3)
+    export_weights(tmp_path / "first", tmp_path / "init.pt", name="init", half=False)
+    init = read_checkpoint(tmp_path / "init.pt").state_dict
+    cfg_init = tiny_config(stages=cfg.stages, ema_decay=0.9, init=str(tmp_path / "init.pt"))
+    train(cfg_init, tmp_path / "cont", device="cpu", max_steps=1)
+    state = torch.load(tmp_path / "cont" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and state["ema"]["warm"] is True and state["ema"]["updates"] == 1
+    key = "matching.3.main.0.weight"
+    raw, avg = state["model"][key], state["ema"]["tensors"][key]
+    assert not torch.equal(raw, init[key])
+    # one update at the full decay keeps 0.9 of the init weights (the ramp would have kept 0.1)
+    torch.testing.assert_close(avg, init[key] + 0.1 * (raw - init[key]), rtol=1e-5, atol=1e-7)
+    assert torch.load(tmp_path / "first" / "last.pt", weights_only=True)["ema"]["warm"] is False  # no init: ramped
+
+
 def test_stage_overrides_reach_the_loss_and_the_batches(tmp_path):
     from flowcli.train.data import BatchStream
 
