@@ -55,6 +55,10 @@ def command(img1: str, img2: str, output: Optional[str], viz: Optional[str], war
     if a.shape != b.shape:
         fail(f"{img1} is {a.shape[1]}x{a.shape[0]} but {img2} is {b.shape[1]}x{b.shape[0]}; "
              f"the two images must have the same size")
+    from flowcli.api import MIN_SIZE
+
+    if min(a.shape[:2]) < MIN_SIZE:
+        fail(f"{img1} is {a.shape[1]}x{a.shape[0]}: the network needs images of at least {MIN_SIZE}x{MIN_SIZE}")
     est = make_estimator(weights, device, fp16, bf16, scale)
     t0 = time.perf_counter()
     if occlusion:

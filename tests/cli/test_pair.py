@@ -74,6 +74,17 @@ def test_size_mismatch(invoke, pair_files, weights_file, tmp_path):
     assert not (tmp_path / "f.flo").exists()
 
 
+def test_too_small_images_are_named(invoke, weights_file, tmp_path):
+    tiny = [tmp_path / "t1.png", tmp_path / "t2.png"]
+    for t in tiny:
+        write_image(t, np.zeros((8, 40, 3), np.uint8))
+    r = invoke("pair", *tiny, "-o", tmp_path / "f.flo", "--weights", weights_file)
+    assert r.exit_code == 1
+    line = one_error_line(r)
+    assert "t1.png" in line and "40x8" in line and "32x32" in line
+    assert not (tmp_path / "f.flo").exists()
+
+
 def test_unreadable_image(invoke, pair_files, weights_file, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"this is not a png")
