@@ -43,9 +43,10 @@ class Stage:
     photo_textures: Optional[float] = None
     charbonnier_eps: Optional[float] = None
     charbonnier_q: Optional[float] = None
+    static_share: Optional[float] = None
 
 
-STAGE_OVERRIDES = ("motion_scale", "photo_textures", "charbonnier_eps", "charbonnier_q")
+STAGE_OVERRIDES = ("motion_scale", "photo_textures", "charbonnier_eps", "charbonnier_q", "static_share")
 
 
 @dataclass
@@ -62,6 +63,10 @@ class TrainConfig:
     # share of synthetic textures cut from photographs (scikit-image's sample photos: the `train` extra); 0 = noise
     # textures only. The validation set stays procedural, so its EPE stays comparable along a run.
     photo_textures: float = 0.0
+    # share of rigid samples: frame 2 is frame 1 itself, so the only motion is the augmentation's small transform of
+    # image 2 (scaled down, see flowcli.train.data.STATIC_RELATIVE): a whole frame under one sub-pixel to ~2 px
+    # affine motion, the case where real footage needs the precision the synthetic scenes rarely ask for
+    static_share: float = 0.0
     crop: list[int] = field(default_factory=lambda: [192, 256])
     batch: int = 8
     weight_decay: float = 4e-4
@@ -146,8 +151,9 @@ class TrainConfig:
 
 def _check_data_loss(d: dict, where: str) -> None:
     """Range checks of the settings a stage may override (absent/None ones are skipped)."""
-    if d.get("photo_textures") is not None and not 0.0 <= float(d["photo_textures"]) <= 1.0:
-        raise ValueError(f"{where}photo_textures must be in [0, 1], got {d['photo_textures']}")
+    for name in ("photo_textures", "static_share"):
+        if d.get(name) is not None and not 0.0 <= float(d[name]) <= 1.0:
+            raise ValueError(f"{where}{name} must be in [0, 1], got {d[name]}")
     ms = d.get("motion_scale")
     if ms is not None and not (len(ms) == 2 and 0 < float(ms[0]) <= float(ms[1])):
         raise ValueError(f"{where}motion_scale must be [lo, hi] with 0 < lo <= hi, got {ms}")

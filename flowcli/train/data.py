@@ -16,6 +16,9 @@ from ..data.synthetic import SyntheticFlow
 from .config import Stage, TrainConfig
 
 UNBOUNDED = 10 ** 12  # synthetic data never repeats within any run we can afford
+# a rigid sample's image-2 transform is the augmentation's relative one scaled by a log-uniform factor in this range:
+# translations of ~0.15-2.3 px std at a 256 px wide crop, rotations and zooms to match
+STATIC_RELATIVE = (0.02, 0.3)
 
 
 def _to_tensor_bgr(img: np.ndarray) -> torch.Tensor:
@@ -71,6 +74,14 @@ class TrainSource:
             ds = SyntheticFlow(ds.size, seed=ds.seed, length=len(ds), max_motion=ds.max_motion * scale,
                                deformation=scale, photos=ds.photos, photo_share=ds.photo_share)
         s = ds[index % len(ds)]
+        share = self.config.setting(stage, "static_share")
+        if share > 0:
+            draw = np.random.default_rng([self.config.seed, 13, index])
+            if draw.random() < share:  # a rigid sample (TrainConfig.static_share): frame 2 := frame 1, no motion yet
+                h, w = s["img1"].shape[:2]
+                s = {"img1": s["img1"], "img2": s["img1"].copy(), "flow": np.zeros((h, w, 2), np.float32),
+                     "valid": np.ones((h, w), bool)}
+                scale = float(np.exp(draw.uniform(*np.log(STATIC_RELATIVE))))
         rng = np.random.default_rng([self.config.seed, 7, index])
         if self.config.augment_strength == 0 and s["img1"].shape[:2] == tuple(crop):
             return s

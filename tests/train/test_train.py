@@ -292,6 +292,32 @@ def test_stage_overrides_reach_the_loss_and_the_batches(tmp_path):
     assert 0.05 < ratio < 0.2, ratio  # the same scenes with motions scaled by 0.1 (augmentation adds a little)
 
 
+def test_rigid_samples_are_frame_one_under_one_small_affine_motion():
+    from flowcli.train.data import BatchStream
+
+    rigid = tiny_config(stages=[Stage(finest_level=5, steps=4)], static_share=1.0)
+    b = BatchStream(rigid).batch(0)
+    h, w = b["flow"].shape[2:]
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    basis = torch.stack([xx.flatten(), yy.flatten(), torch.ones(h * w)], 1).double()
+    for f in b["flow"]:
+        assert 0.01 < f.norm(dim=0).mean() < 5.0  # sub-pixel to a few pixels, never none
+        for c in f:  # one affine field over the whole frame
+            fit = torch.linalg.lstsq(basis, c.flatten().double()[:, None]).solution
+            assert (basis @ fit - c.flatten().double()[:, None]).abs().max() < 1e-4
+    assert b["valid"].all()
+    # without augmentation frame 2 is frame 1 itself and nothing moves
+    still = BatchStream(tiny_config(stages=rigid.stages, static_share=1.0, augment_strength=0.0)).batch(0)
+    assert torch.equal(still["img1"], still["img2"]) and not still["flow"].any()
+    # a share of them, drawn per sample: the others are the ordinary scenes, unchanged
+    half = BatchStream(tiny_config(stages=rigid.stages, static_share=0.5, batch=16)).batch(0)
+    plain = BatchStream(tiny_config(stages=rigid.stages, batch=16)).batch(0)
+    same = [torch.equal(half["flow"][i], plain["flow"][i]) for i in range(16)]
+    assert 0 < sum(same) < 16
+    with pytest.raises(ValueError, match=r"stage 0: static_share must be in \[0, 1\], got 1.5"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1, "static_share": 1.5}]})
+
+
 def test_stage_overrides_are_checked():
     with pytest.raises(ValueError, match=r"stage 1: charbonnier_q must be in \(0, 1\], got 0"):
         TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1},
