@@ -251,7 +251,6 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     for step in range(start, end):
         idx, stage, in_stage = config.stage_at(step)
         if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
-            # a stage that trains the levels of the one before it continues that stage's weight average
             same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
             stage_index = idx
             set_trainable(model, stage)
@@ -265,15 +264,12 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             resumed = saved_stage == idx and in_stage > 0
             if saved_opt is not None and resumed:
                 opt.load_state_dict(saved_opt)
-            if saved_ema is not None and in_stage == 0 and same_levels and saved_stage == idx - 1:
-                resumed_ema = saved_ema  # saved at the end of the stage before, which trained the same levels
-            else:
-                resumed_ema = saved_ema if resumed else None
+            carry = same_levels and in_stage == 0  # the stage before trained these levels: its average goes on
             if config.ema_decay <= 0:
                 ema = None
-            elif resumed_ema is not None:
-                ema = WeightAverage(model, config.ema_decay, state=resumed_ema)
-            elif not (same_levels and in_stage == 0 and ema is not None):  # else the running one goes on
+            elif saved_ema is not None and (resumed or (carry and saved_stage == idx - 1)):
+                ema = WeightAverage(model, config.ema_decay, state=saved_ema)
+            elif not (carry and ema is not None):  # else the running one goes on
                 # (re)started where a level is added, and where a run without one turns it on; from init weights
                 # in the middle of a stage, warm: they are the average to keep (see WeightAverage)
                 ema = WeightAverage(model, config.ema_decay, warm=from_init and (in_stage > 0 or same_levels))
