@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from flowcli.api import get_estimator  # noqa: E402
 from flowcli.cli import main as cli_main  # noqa: E402
-from flowcli.pipeline import open_video  # noqa: E402
+from flowcli.videoio import open_video  # noqa: E402
 from flowcli.weights import CheckpointError, bundled_path  # noqa: E402
 
 

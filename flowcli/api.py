@@ -1,12 +1,14 @@
-"""The estimator: load weights -> preprocess -> network -> postprocess. Arrays in, arrays out.
+"""The estimator: load weights -> preprocess -> network -> postprocess -> recipe. Arrays in, arrays out.
 
 Pre- and post-processing are the original's (spec §1): RGB -> BGR, x 1/255, per-image means (inside the network),
 bilinear resize to the next multiples of 32, and on the way out bilinear upsampling of the half-resolution field to
 the input size with u scaled by W/W_a and v by H/H_a. A public checkpoint therefore gives the original's output at
 any image size.
 
-An optional ``scale`` (default 1, the original's behaviour) runs the network on the images resized by that factor
-before the rounding to multiples of 32; the flow comes back in the input's pixels all the same.
+Around the network runs the weights' inference recipe (:mod:`flowcli.recipe`): the network at one or more input
+scales (each candidate flow comes back in the input's pixels), candidate fusion and variational refinement. A public
+checkpoint's recipe is the plain network, so its output is the original's; ``recipe="plain"`` asks for that with any
+weights. ``scale`` multiplies every scale of the recipe (default 1).
 """
 from __future__ import annotations
 
@@ -21,38 +23,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .devices import check_precision, resolve_device
 from .io.image import as_rgb8
 from .model import LiteFlowNet
-from .weights import Checkpoint, load_model
+from .recipe import Recipe, resolve_recipe
+from .weights import Checkpoint, liteflownet, load_checkpoint
 
 MIN_SIZE = 32
-PRECISIONS = ("fp32", "fp16", "bf16")
 SCALE_RANGE = (0.25, 4.0)
 
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given (checked)."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
-    return dev
+__all__ = ["Estimator", "MIN_SIZE", "SCALE_RANGE", "adapted_size", "check_scale", "estimate_flow",
+           "estimate_flow_batch", "get_estimator", "resolve_device"]
 
 
 def adapted_size(h: int, w: int, scale: float = 1.0) -> tuple[int, int]:
-    """The network's input size for an HxW image: each side times ``scale``, rounded up to a multiple of 32."""
-    return tuple(int(math.ceil(round(side * scale) / 32.0) * 32) for side in (h, w))  # type: ignore[return-value]
+    """The network's input size for an HxW image: each side times ``scale``, rounded up to a multiple of 32 (at least
+    32)."""
+    return tuple(max(32, int(math.ceil(round(side * scale) / 32.0) * 32)) for side in (h, w))  # type: ignore[return-value]
 
 
 def check_scale(scale: float) -> float:
@@ -103,39 +90,40 @@ def _check_pair(img1: np.ndarray, img2: np.ndarray, names: tuple[str, str] = ("i
 
 
 class Estimator:
-    """A loaded network on a device. Reuse one for many pairs; :func:`estimate_flow` keeps one per setting.
+    """A loaded network and its inference recipe on a device. Reuse one for many pairs; :func:`estimate_flow` keeps
+    one per setting.
+
+    ``weights``: a path (public LiteFlowNet or flowcli checkpoint), a bundled name, a loaded
+    :class:`~flowcli.weights.Checkpoint`, or None for the bundled weights (``model=`` instead runs an in-memory
+    network with the plain recipe). ``recipe``: ``None``/``"default"`` (the weights' own: the plain network for a
+    public checkpoint), ``"plain"``, a dict or a :class:`~flowcli.recipe.Recipe`; ``recipe_overrides`` (``scales=``,
+    ``refine=``) change it (:meth:`~flowcli.recipe.Recipe.with_overrides`). ``scale`` (default 1) multiplies
+    every input scale of the recipe, in [0.25, 4]; flows always come back in the input's pixels.
 
     ``precision`` is ``"fp32"`` (default: the original network's numbers), or ``"fp16"``/``"bf16"`` autocast on
-    CUDA; on CPU only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX (1.5x on the project's
-    machine) and slower on others, at a small cost in accuracy (README, Speed). ``channels_last`` (default on) stores activations
-    NHWC, the layout oneDNN and cuDNN convolutions prefer; ``compile=True`` wraps the network in
-    ``torch.compile`` (worth it for long runs at one size: the first call compiles). ``cuda_graphs=True`` (CUDA
-    only) records the forward pass once per input shape and precision and replays it, which removes the per-kernel
-    launch cost that dominates small frames on a fast GPU; inputs of a new shape record a new graph.
-
-    ``scale`` (default 1) resizes both images by that factor, in [0.25, 4], before the network sees them; flows are
-    returned in the input's pixels. Weights with a precision floor of about half a pixel in their own pixels (the
-    bundled ones: weights/MODEL_CARD.md) resolve small motions better at 2-3, at scale² the time and memory; large
-    motions get worse, since they grow by the same factor. Below 1 the reduction is antialiased.
+    CUDA; on CPU only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX and far slower on others,
+    at a small cost in accuracy. ``channels_last`` (default on) stores activations NHWC, the layout oneDNN and cuDNN
+    convolutions prefer; ``compile=True`` wraps the network in ``torch.compile`` (worth it for long runs at one size);
+    ``cuda_graphs=True`` (CUDA only) records the forward pass once per input shape and precision and replays it.
 
     On CUDA an out-of-memory error is retried in fp16, then at half the resolution, with a warning each time
     (recorded in ``fallbacks``).
     """
 
-    def __init__(self, weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
+    def __init__(self, weights: "str | os.PathLike | Checkpoint | None" = None, *, device: str | torch.device = "auto",
                  precision: str = "fp32", model: Optional[LiteFlowNet] = None, channels_last: bool = True,
-                 compile: bool = False, cuda_graphs: bool = False, scale: float = 1.0) -> None:
+                 compile: bool = False, cuda_graphs: bool = False, scale: float = 1.0,
+                 recipe: "str | dict | Recipe | None" = None, recipe_overrides: Optional[dict] = None) -> None:
         self.scale = check_scale(scale)
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device; on CPU use fp32 (or bf16)")
-        self.precision = precision
+        self.precision = check_precision(precision, self.device)
         if model is None:
-            model, self.checkpoint = load_model(weights)
+            self.checkpoint = load_checkpoint(weights)
+            model = liteflownet(weights=self.checkpoint)
         else:
             self.checkpoint = Checkpoint(state_dict={}, meta={"name": "in-memory model"})
+        self.recipe = resolve_recipe(recipe, self.checkpoint.recipe).with_overrides(
+            **(recipe_overrides or {})).scaled(self.scale)
         self.model = model.to(self.device).eval()
         self.channels_last = channels_last
         if channels_last:
@@ -146,7 +134,7 @@ class Estimator:
         self._graphs: Optional[dict] = {} if cuda_graphs else None
         self.fallbacks: list[str] = []
         self.retry_oom = self.device.type == "cuda"
-        # weights from a stage-wise run that has not reached level 2 yet say where to stop (their card says so too)
+        # weights from a stage-wise run that has not reached level 2 say where to stop
         meta = self.checkpoint.meta
         self.finest_level = int(meta.get("finest_level") or 2)
         self.skip_finest_r = bool(meta.get("skip_finest_r", False))
@@ -159,14 +147,16 @@ class Estimator:
         return torch.autocast(device_type=self.device.type, dtype=dtype, cache_enabled=cache)
 
     @torch.inference_mode()
-    def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor) -> torch.Tensor:
-        """NxHxWx3 uint8 RGB tensors (any device) -> Nx2xHxW float32 flow on the estimator's device."""
+    def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor, scale: Optional[float] = None) -> torch.Tensor:
+        """The network alone at one input ``scale`` (default: the recipe's first): NxHxWx3 uint8 RGB tensors (any
+        device) -> Nx2xHxW float32 flow in the input's pixels, on the estimator's device."""
+        scale = self.recipe.scales[0] if scale is None else scale
         h, w = rgb1.shape[1:3]
         if self.device.type == "cuda" and rgb1.device.type == "cpu":
             # page-locked host memory lets the copy run asynchronously, overlapping the previous batch's compute
             rgb1, rgb2 = rgb1.pin_memory(), rgb2.pin_memory()
-        x1 = preprocess(rgb1.to(self.device, non_blocking=True), self.scale)
-        x2 = preprocess(rgb2.to(self.device, non_blocking=True), self.scale)
+        x1 = preprocess(rgb1.to(self.device, non_blocking=True), scale)
+        x2 = preprocess(rgb2.to(self.device, non_blocking=True), scale)
         net_size = tuple(x1.shape[2:])
         try:
             return postprocess(self._run(x1, x2), h, w, net_size=net_size)
@@ -227,6 +217,21 @@ class Estimator:
         self.fallbacks.append(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
+    def candidates(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """The network's part of the recipe for a batch of same-size HxWx3 uint8 RGB pairs: per pair, one HxWx2 float32
+        flow per recipe scale (in the input's pixels)."""
+        t1 = torch.from_numpy(np.stack(imgs1))
+        t2 = torch.from_numpy(np.stack(imgs2))
+        per_scale = [self.flow_tensor(t1, t2, scale).permute(0, 2, 3, 1).float().cpu().numpy()
+                     for scale in self.recipe.scales]
+        return [[np.ascontiguousarray(flows[i]) for flows in per_scale] for i in range(len(t1))]
+
+    def flow_arrays(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Same-size HxWx3 uint8 RGB pairs -> their HxWx2 float32 flows, the whole recipe: the one path between numpy
+        and the network that every job uses (batch jobs may call :meth:`candidates` and ``recipe.finish`` apart, to
+        run the CPU part in worker threads)."""
+        return [self.recipe.finish(a, b, c) for a, b, c in zip(imgs1, imgs2, self.candidates(imgs1, imgs2))]
+
     def estimate(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         """One pair of images (HxWx3 uint8 RGB, or gray/RGBA/16-bit/float by :mod:`flowcli.io.image`'s rule) ->
         HxWx2 float32 flow in pixels, channel 0 horizontal."""
@@ -242,11 +247,9 @@ class Estimator:
         for idx in by_size.values():
             for start in range(0, len(idx), batch_size):
                 chunk = idx[start:start + batch_size]
-                t1 = torch.from_numpy(np.stack([checked[i][0] for i in chunk]))
-                t2 = torch.from_numpy(np.stack([checked[i][1] for i in chunk]))
-                flows = self.flow_tensor(t1, t2).permute(0, 2, 3, 1).cpu().numpy()
-                for j, i in enumerate(chunk):
-                    results[i] = np.ascontiguousarray(flows[j], dtype=np.float32)
+                flows = self.flow_arrays([checked[i][0] for i in chunk], [checked[i][1] for i in chunk])
+                for i, flow in zip(chunk, flows):
+                    results[i] = flow
         return results  # type: ignore[return-value]
 
 
@@ -258,7 +261,8 @@ def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | 
                   precision: str = "fp32", **options) -> Estimator:
     """A cached :class:`Estimator` for these settings (weights are loaded once per process)."""
     dev = resolve_device(device)
-    key = (str(weights) if weights is not None else None, str(dev), precision, tuple(sorted(options.items())))
+    key = (str(weights) if weights is not None else None, str(dev), precision,
+           tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _LOCK:
         est = _CACHE.get(key)
         if est is None:
@@ -267,7 +271,8 @@ def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | 
 
 
 def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str | os.PathLike] = None,
-                  device: str = "auto", precision: str = "fp32", scale: float = 1.0) -> np.ndarray:
+                  device: str = "auto", precision: str = "fp32", scale: float = 1.0,
+                  recipe: "str | dict | Recipe | None" = None) -> np.ndarray:
     """Optical flow from ``img1`` to ``img2``.
 
     Takes two HxWx3 uint8 RGB arrays of one size, at least 32x32 (grayscale, RGBA, 16-bit and float [0, 1] arrays
@@ -276,15 +281,21 @@ def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str |
 
     ``weights``: a public LiteFlowNet checkpoint, a flowcli checkpoint, or None for the bundled weights.
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``precision``: ``"fp32"``, or ``"fp16"``/``"bf16"``
-    autocast on CUDA. ``scale``: the factor the images are resized by for the network (see :class:`Estimator`).
-    Runs without gradients.
+    autocast on CUDA. ``scale``: multiplies the recipe's input scales. ``recipe``: None/``"default"`` (the weights'
+    own recipe), ``"plain"`` (the network alone), a dict or a :class:`~flowcli.recipe.Recipe`. Runs without gradients.
     """
-    return get_estimator(weights, device=device, precision=precision, scale=scale).estimate(img1, img2)
+    return get_estimator(weights, device=device, precision=precision, scale=scale,
+                         recipe=_recipe_key(recipe)).estimate(img1, img2)
 
 
 def estimate_flow_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, weights: Optional[str | os.PathLike] = None,
                         device: str = "auto", precision: str = "fp32", scale: float = 1.0,
-                        batch_size: int = 8) -> list[np.ndarray]:
+                        recipe: "str | dict | Recipe | None" = None, batch_size: int = 8) -> list[np.ndarray]:
     """:func:`estimate_flow` for many pairs at once (batched on the device); returns the flows in order."""
-    return get_estimator(weights, device=device, precision=precision, scale=scale).estimate_batch(
-        pairs, batch_size=batch_size)
+    return get_estimator(weights, device=device, precision=precision, scale=scale,
+                         recipe=_recipe_key(recipe)).estimate_batch(pairs, batch_size=batch_size)
+
+
+def _recipe_key(recipe):
+    """A hashable stand-in for a dict recipe, so that the estimator cache can key on it."""
+    return Recipe.from_dict(recipe) if isinstance(recipe, dict) else recipe

@@ -15,6 +15,7 @@ import torch
 
 from .api import Estimator, adapted_size
 from .model import build_liteflownet
+from .recipe import Recipe
 
 
 @dataclass
@@ -93,6 +94,60 @@ def bench_estimator(est: Estimator, *, width: int = 1024, height: int = 436, bat
                                               if est.device.type == "cuda" else None))
 
 
+def speedups(results: list[dict]) -> list[dict]:
+    """For each "tuned" result, its speed-up over the "eager" result of the same device, precision, size and batch."""
+    out = []
+    keys = ("device", "precision", "width", "height", "batch")
+    for r in results:
+        base = next((e for e in results if e["variant"] == "eager" and all(e[k] == r[k] for k in keys)), None)
+        if r["variant"] == "tuned" and base:
+            out.append({**{k: r[k] for k in keys if k != "precision"},
+                        "speedup_over_eager": base["seconds_per_pair"] / r["seconds_per_pair"]})
+    return out
+
+
+def bench_recipe(est: Estimator, recipe: Recipe, *, width: int = 1024, height: int = 436, repeats: int = 3,
+                 seed: int = 0) -> dict:
+    """Seconds per stage of ``recipe`` for one pair of ``width`` x ``height`` (median of ``repeats``): the network at
+    each scale, the fusion and the refinement, their total, and the overhead over the network at the first scale.
+    Smooth random textures stand in for frames (the stages' cost does not depend on the content)."""
+    import cv2
+
+    g = np.random.default_rng(seed)
+    base = cv2.resize(g.random((height // 8 + 2, width // 8 + 2, 3), dtype=np.float32), (width + 6, height))
+    img1 = np.ascontiguousarray((base[:, :width] * 255).astype(np.uint8))
+    img2 = np.ascontiguousarray((base[:, 6:] * 255).astype(np.uint8))
+    t1, t2 = torch.from_numpy(img1[None]), torch.from_numpy(img2[None])
+
+    def median(fn) -> tuple[float, object]:
+        out, times = None, []
+        for _ in range(repeats + 1):  # the first call is a warm-up
+            t0 = time.perf_counter()
+            out = fn()
+            _sync(est.device)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times[1:])), out
+
+    stages, candidates = {}, []
+    for scale in recipe.scales:
+        seconds, flow = median(lambda s=scale: est.flow_tensor(t1, t2, s)[0].permute(1, 2, 0).float().cpu().numpy())
+        stages[f"network x{scale:g}"] = seconds
+        candidates.append(np.ascontiguousarray(flow))
+    flow = candidates[0]
+    if len(candidates) > 1:
+        from .postprocess import fuse_candidates
+
+        stages["fusion"], (flow, _) = median(lambda: fuse_candidates(img1, img2, candidates, **recipe.fusion))
+    if recipe.refine is not None:
+        from .postprocess import variational_refine
+
+        stages["refinement"], _ = median(lambda: variational_refine(img1, img2, flow, **recipe.refine))
+    total = sum(stages.values())
+    first = stages[f"network x{recipe.scales[0]:g}"]
+    return {"recipe": recipe.to_dict(), "width": width, "height": height, "device": str(est.device),
+            "stages": stages, "total": total, "overhead_over_network": total / first - 1.0}
+
+
 def variant_estimator(variant: str, *, weights: Optional[str] = None, device="cpu", precision: str = "fp32",
                       compile: bool = False, cuda_graphs: bool = False) -> Estimator:
     """An estimator for one benchmark variant; speed does not depend on the weights, so ``weights=None`` times a
@@ -121,4 +176,5 @@ def set_cpu_threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-__all__ = ["BenchResult", "bench_estimator", "peak_rss_mb", "set_cpu_threads", "variant_estimator", "adapted_size"]
+__all__ = ["BenchResult", "adapted_size", "bench_estimator", "bench_recipe", "peak_rss_mb", "set_cpu_threads",
+           "speedups", "variant_estimator"]

@@ -16,7 +16,8 @@ them as the benchmark does:
 * ``kind="kitti"`` (also Middlebury): every image weighs the same, so AEE = mean of the per-image
   AEEs; Fl-all is pooled over all valid pixels of the split (as the KITTI devkit does).
 
-Accuracies (``acc1``/``acc3``/``acc5``) are always pooled over pixels.  Where an occlusion mask is
+Accuracies (``acc1``/``acc3``/``acc5``) are always pooled over pixels, and so is the AEE per band of true motion
+magnitude (:data:`MAGNITUDE_BINS`, ``by_magnitude`` in a summary): where a method fails is a question about pixels.  Where an occlusion mask is
 given (True = occluded), ``aee_noc``/``aee_occ`` (and ``fl_noc``) are aggregated by the same rule.
 All functions take ``flow`` and ``gt`` as HxWx2 arrays and optional HxW bool masks.
 """
@@ -39,10 +40,16 @@ __all__ = [
     "MetricAccumulator",
     "KINDS",
     "THRESHOLDS",
+    "MAGNITUDE_BINS",
+    "magnitude_bin_labels",
+    "aee_by_magnitude",
 ]
 
 # Accuracy thresholds in pixels reported by the accumulator.
 THRESHOLDS = (1, 3, 5)
+# Edges (px) of the bands of true motion magnitude that ``by_magnitude`` reports: sub-pixel, small, medium, large,
+# very large and extreme motions (the last band is open).
+MAGNITUDE_BINS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
 # Benchmark name -> aggregation rule ("pixel": pixel-weighted, "image": mean of per-image means).
 KINDS = {
     "sintel": "pixel",
@@ -109,6 +116,37 @@ def fl_all(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None)
     return float(np.count_nonzero(outliers(flow, gt)[v]) / n) if n else math.nan
 
 
+def magnitude_bin_labels(edges: tuple = MAGNITUDE_BINS) -> List[str]:
+    """``["0-1", "1-3", ..., "100+"]``: the band names used as keys of ``by_magnitude``."""
+    return [f"{lo:g}-{hi:g}" if math.isfinite(hi) else f"{lo:g}+" for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def _band_sums(e: np.ndarray, gt: np.ndarray, mask: np.ndarray, edges: tuple) -> tuple[tuple, tuple]:
+    """(pixel count, EPE sum) per magnitude band of ``gt`` over ``mask``."""
+    g = np.asarray(gt, np.float32)[mask]
+    mag = np.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1])
+    band = np.digitize(mag, edges[1:-1], right=False)  # band k holds edges[k] <= |gt| < edges[k + 1]
+    k = len(edges) - 1
+    counts = np.bincount(band, minlength=k)
+    sums = np.bincount(band, weights=e[mask].astype(np.float64), minlength=k)
+    return tuple(int(c) for c in counts), tuple(float(x) for x in sums)
+
+
+def aee_by_magnitude(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarray] = None,
+                     edges: tuple = MAGNITUDE_BINS) -> Dict[str, dict]:
+    """AEE per band of true motion magnitude: ``{"0-1": {"pixels": n, "share": f, "aee": x or None}, ...}``
+    (``share`` is the band's fraction of the valid pixels)."""
+    v = _check(flow, gt, valid)
+    counts, sums = _band_sums(epe(flow, gt), gt, v, edges)
+    return _bands(counts, sums, edges)
+
+
+def _bands(counts, sums, edges: tuple = MAGNITUDE_BINS) -> Dict[str, dict]:
+    total = sum(counts)
+    return {label: {"pixels": int(c), "share": _ratio(c, total), "aee": _ratio(s, c)}
+            for label, c, s in zip(magnitude_bin_labels(edges), counts, sums)}
+
+
 @dataclass
 class ImageStats:
     """Sums for one image, enough to aggregate any way: counts and EPE sums over masks.
@@ -130,6 +168,8 @@ class ImageStats:
     n_outliers_noc: int = 0
     n_occ: int = 0
     epe_sum_occ: float = 0.0
+    band_n: tuple = ()  # pixels per band of MAGNITUDE_BINS
+    band_epe_sum: tuple = ()
 
     def as_dict(self) -> dict:
         """The per-image metrics as plain numbers (None where not defined)."""
@@ -143,6 +183,7 @@ class ImageStats:
             "aee_noc": _ratio(self.epe_sum_noc, self.n_noc) if self.has_occ else None,
             "aee_occ": _ratio(self.epe_sum_occ, self.n_occ) if self.has_occ else None,
             "fl_noc": _ratio(self.n_outliers_noc, self.n_noc) if self.has_occ else None,
+            "by_magnitude": _bands(self.band_n, self.band_epe_sum) if self.band_n else None,
         }
 
 
@@ -172,6 +213,7 @@ def image_stats(
         n_outliers=int(np.count_nonzero(out[v])),
         n_below=tuple(int(np.count_nonzero(ev < t)) for t in THRESHOLDS),
     )
+    st.band_n, st.band_epe_sum = _band_sums(e, gt, v, MAGNITUDE_BINS)
     if occ is not None:
         o = _check(flow, gt, occ)
         noc, occd = v & ~o, v & o
@@ -249,6 +291,9 @@ class MetricAccumulator:
         for i, t in enumerate(THRESHOLDS):
             out[f"acc{t}"] = _ratio(sum(s.n_below[i] for s in images), n)
         out["fl_all"] = _ratio(sum(s.n_outliers for s in images), n)
+        banded = [s for s in images if s.band_n]
+        out["by_magnitude"] = _bands([sum(c) for c in zip(*(s.band_n for s in banded))],
+                                     [sum(x) for x in zip(*(s.band_epe_sum for s in banded))]) if banded else None
         masked = [s for s in images if s.has_occ]
         if not masked:
             out.update(aee_noc=None, aee_occ=None, fl_noc=None)

@@ -1,4 +1,8 @@
-"""Weights as data: checkpoint formats, key layouts, the bundled-weights registry.
+"""Weights as data: the registry of known checkpoints, checkpoint formats and key layouts, the network builder.
+
+Every known checkpoint has a :class:`Weights` entry (after torchvision's ``Weights``): its file name and SHA-256, the
+preprocessing it expects, its default inference recipe (:mod:`flowcli.recipe`), its measured metrics and its
+documentation. :data:`REGISTRY` holds the bundled weights and the three public LiteFlowNet checkpoints.
 
 Two kinds of checkpoint load into :class:`flowcli.model.LiteFlowNet`:
 
@@ -13,6 +17,8 @@ unpickle is refused.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,9 +27,11 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from .errors import CheckpointError, MissingWeightsError
 from .io.atomic import atomic_path
 from .model import LiteFlowNet
 from .model.levels import MEAN_IMAGE1, MEAN_IMAGE2
+from .recipe import PLAIN, Recipe
 
 FORMAT = "flowcli"
 FORMAT_VERSION = 1
@@ -36,10 +44,6 @@ ORIGINAL_PREPROCESSING = {
     "mean2": list(MEAN_IMAGE2),
     "resize": "bilinear to multiples of 32, output upsampled bilinearly and rescaled per axis",
 }
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line naming the file."""
 
 
 # ---- key layouts -----------------------------------------------------------------------------------------------
@@ -94,29 +98,45 @@ def _read(path: Path) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+        raise CheckpointError(path, "empty file, not a checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - turned into one clear line
         text = " ".join(str(exc).split())
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
-            raise CheckpointError(f"{path}: refused: the checkpoint needs Python code to unpickle "
-                                  f"(only plain tensors and containers are accepted)") from None
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {text[:160]}") from None
+            raise CheckpointError(path, "refused: the checkpoint needs Python code to unpickle "
+                                        "(only plain tensors and containers are accepted)") from None
+        raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {text[:160]}") from None
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: internal-layout float32 state dict, metadata, and the kind it came from."""
+    """A loaded checkpoint: internal-layout float32 state dict, metadata, the kind it came from, and its registry
+    entry when it is a known checkpoint."""
 
     state_dict: dict
     meta: dict = field(default_factory=dict)
     kind: str = "flowcli"  # or "public"
     path: Optional[Path] = None
+    entry: Optional["Weights"] = None
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or (self.entry.name if self.entry else None)
+                   or (self.path.stem if self.path else "weights"))
 
     @property
     def preprocessing(self) -> dict:
-        return {**ORIGINAL_PREPROCESSING, **self.meta.get("preprocessing", {})}
+        base = self.entry.preprocessing if self.entry else ORIGINAL_PREPROCESSING
+        return {**base, **self.meta.get("preprocessing", {})}
+
+    @property
+    def recipe(self) -> Recipe:
+        """The default inference recipe: the checkpoint's own (``meta["recipe"]``), else its registry entry's, else
+        the plain network."""
+        if self.meta.get("recipe"):
+            return Recipe.from_dict({"name": "default", **self.meta["recipe"]})
+        return self.entry.recipe if self.entry else PLAIN
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -125,20 +145,20 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     obj = _read(path)
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: expected a state dict or a flowcli checkpoint, got {type(obj).__name__}")
+        raise CheckpointError(path, f"expected a state dict or a flowcli checkpoint, got {type(obj).__name__}")
     if obj.get("format") == FORMAT:
         sd, meta, kind = obj.get("state_dict"), dict(obj.get("meta") or {}), "flowcli"
         if not isinstance(sd, Mapping):
-            raise CheckpointError(f"{path}: flowcli checkpoint without a state_dict")
+            raise CheckpointError(path, "flowcli checkpoint without a state_dict")
     else:
         sd = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), Mapping) else obj
         meta, kind = {"name": path.stem, "source": "public LiteFlowNet checkpoint"}, "public"
     sd = _strip_wrappers(sd)
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise CheckpointError(f"{path}: entries that are not tensors: {', '.join(map(str, bad[:3]))}")
+        raise CheckpointError(path, f"entries that are not tensors: {', '.join(map(str, bad[:3]))}")
     state = {public_to_internal(k): v.float() for k, v in sd.items()}
-    return Checkpoint(state_dict=state, meta=meta, kind=kind, path=path)
+    return Checkpoint(state_dict=state, meta=meta, kind=kind, path=path, entry=find_entry(path, kind))
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, *, source: str = "checkpoint") -> None:
@@ -154,7 +174,7 @@ def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, 
             more = f" and {len(items) - 3} more" if len(items) > 3 else ""
             problems.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
     if problems:
-        raise CheckpointError(f"{source}: not a LiteFlowNet checkpoint: " + "; ".join(problems))
+        raise CheckpointError(source, "not a LiteFlowNet checkpoint: " + "; ".join(problems))
 
 
 def load_into(model: LiteFlowNet, ckpt: Checkpoint) -> LiteFlowNet:
@@ -190,18 +210,86 @@ def convert_public_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *,
     return save_checkpoint(dst, ckpt.state_dict, meta)
 
 
-# ---- bundled weights -------------------------------------------------------------------------------------------
+# ---- the registry ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class WeightsEntry:
-    """A registry entry: the file and the card it is described by."""
+class Weights:
+    """A known checkpoint: ``filename`` (its usual name) and ``sha256`` (None where the file is not available to
+    hash), ``kind`` ("bundled": shipped in ``weights/``; "public": the original authors' files), the
+    ``preprocessing`` it expects, its default inference ``recipe``, its ``metrics`` (figures, or the name of a JSON
+    file of ``flowcli eval --json`` results beside a bundled file) and ``doc`` (what it is; a card file for bundled
+    weights)."""
 
     name: str
     filename: str
-    card: str = "MODEL_CARD.md"
+    kind: str
+    sha256: Optional[str] = None
+    preprocessing: Mapping[str, Any] = field(default_factory=lambda: dict(ORIGINAL_PREPROCESSING))
+    recipe: Recipe = PLAIN
+    metrics: Any = None
+    doc: str = ""
+
+    @property
+    def path(self) -> Path:
+        """Where a bundled file is (public files live wherever their user keeps them)."""
+        return weights_dir() / self.filename
+
+    def load_metrics(self) -> dict:
+        """The metrics as data: a mapping as it is, or the JSON file it names, read from beside the weights."""
+        if isinstance(self.metrics, str):
+            return json.loads((weights_dir() / self.metrics).read_text(encoding="utf-8"))
+        return dict(self.metrics or {})
 
 
-#: The weights shipped in ``weights/`` (trained by ``flowcli train``); the first entry is the default.
-BUNDLED: tuple[WeightsEntry, ...] = (WeightsEntry(name="flowcli-synthetic", filename="flowcli-synthetic.pt"),)
+#: The default recipe of the bundled weights: the network at three scales, census fusion, variational refinement
+#: (parameters chosen on ../shared/data/real; see weights/MODEL_CARD.md).
+BUNDLED_RECIPE = Recipe(scales=(1.0, 0.5, 0.25), fusion={}, refine={}, name="default")
+
+_PUBLIC_DOC = ("original LiteFlowNet weights (Hui, Tang, Loy, CVPR 2018), PyTorch port of the authors' Caffe models; "
+               "not shipped with flowcli: pass the file with --weights / weights=")
+
+#: Every known checkpoint; the first bundled entry is the default weights.
+REGISTRY: tuple[Weights, ...] = (
+    Weights(name="flowcli-synthetic", filename="flowcli-synthetic.pt", kind="bundled",
+            sha256="d3f6b49db677f974a32516a44de8baf9d09868743565dae5ead376cdffb433b4", recipe=BUNDLED_RECIPE, metrics="flowcli-synthetic.eval.json", doc="MODEL_CARD.md"),
+    Weights(name="network-default", filename="network-default.pytorch", kind="public",
+            metrics={"source": "paper (trained on FlyingChairs then FlyingThings3D)", "sintel_clean_train_aee": 2.48,
+                     "sintel_final_train_aee": 4.04, "kitti2015_train_aee": 10.39, "kitti2015_train_fl_all": 0.285},
+            doc=_PUBLIC_DOC),
+    Weights(name="network-sintel", filename="network-sintel.pytorch", kind="public",
+            metrics={"source": "paper (fine-tuned on Sintel)", "sintel_clean_test_aee": 4.54,
+                     "sintel_final_test_aee": 5.38},
+            doc=_PUBLIC_DOC),
+    Weights(name="network-kitti", filename="network-kitti.pytorch", kind="public",
+            metrics={"source": "paper (fine-tuned on KITTI)", "kitti2012_test_out_noc": 0.0327,
+                     "kitti2015_test_fl_all": 0.0938},
+            doc=_PUBLIC_DOC),
+)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_entry(path: str | os.PathLike, kind: str) -> Optional[Weights]:
+    """The registry entry of a checkpoint file: by its hash where the entry records one, else a public-layout file by
+    its name (``network-default.pytorch``, ...)."""
+    p = Path(path)
+    hashed = [e for e in REGISTRY if e.sha256]
+    digest = file_sha256(p) if hashed and p.is_file() else None
+    for e in hashed:
+        if e.sha256 == digest:
+            return e
+    if kind == "public":
+        return next((e for e in REGISTRY if e.kind == "public" and e.filename == p.name), None)
+    return None
+
+
+def bundled_entries() -> list[Weights]:
+    return [e for e in REGISTRY if e.kind == "bundled"]
 
 
 def weights_dir() -> Path:
@@ -211,24 +299,30 @@ def weights_dir() -> Path:
 
 
 def bundled_path(name: Optional[str] = None) -> Path:
-    """Path of a bundled checkpoint (default: the first registry entry); a clear error when it is absent."""
-    entry = BUNDLED[0] if name is None else next((e for e in BUNDLED if e.name == name), None)
+    """Path of a bundled checkpoint (default: the first bundled entry); :class:`MissingWeightsError` when absent."""
+    entries = bundled_entries()
+    entry = entries[0] if name is None else next((e for e in entries if e.name == name), None)
     if entry is None:
-        raise CheckpointError(f"unknown bundled weights {name!r}; known: {', '.join(e.name for e in BUNDLED)}")
-    path = weights_dir() / entry.filename
-    if not path.exists():
-        raise CheckpointError(f"{path}: no bundled weights yet; pass weights=PATH (a public LiteFlowNet "
-                              f"checkpoint or a flowcli checkpoint)")
-    return path
+        raise CheckpointError(str(name), f"unknown bundled weights; known: {', '.join(e.name for e in entries)}")
+    if not entry.path.exists():
+        raise MissingWeightsError(entry.path)
+    return entry.path
 
 
-def load_model(weights: Optional[str | os.PathLike] = None) -> tuple[LiteFlowNet, Checkpoint]:
-    """A LiteFlowNet in eval mode with ``weights`` (a path to either kind, a bundled name, or None for the default
-    bundled weights) loaded; returns (model, checkpoint)."""
-    if weights is None or (isinstance(weights, str) and any(e.name == weights for e in BUNDLED)):
-        path = bundled_path(weights)
-    else:
-        path = Path(weights)
-    ckpt = read_checkpoint(path)
-    model = load_into(LiteFlowNet(), ckpt)
-    return model.eval(), ckpt
+def load_checkpoint(weights: "str | os.PathLike | Checkpoint | None" = None) -> Checkpoint:
+    """A checkpoint from ``weights``: a path to either kind, a bundled name, a :class:`Checkpoint` as it is, or None
+    for the default bundled weights."""
+    if isinstance(weights, Checkpoint):
+        return weights
+    if weights is None or (isinstance(weights, str) and any(e.name == weights for e in bundled_entries())):
+        return read_checkpoint(bundled_path(weights))
+    return read_checkpoint(weights)
+
+
+def liteflownet(*, weights: "str | os.PathLike | Checkpoint | None" = None, bundled: bool = False) -> LiteFlowNet:
+    """A LiteFlowNet in eval mode: randomly initialised (``weights=None``), or with ``weights`` loaded (a path, a
+    bundled name or a :class:`Checkpoint`); ``bundled=True`` loads the default bundled weights."""
+    net = LiteFlowNet()
+    if weights is None and not bundled:
+        return net.eval()
+    return load_into(net, load_checkpoint(weights)).eval()

@@ -1,14 +1,14 @@
-"""Shared test fixtures: where ../shared is, the real pairs, small synthetic images."""
+"""Shared test fixtures: where ../shared is, the real pairs, a random-weights checkpoint, small frames, a short clip,
+a runner of the real command group. Helpers live in tests/support.py."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FLOWCLI_SHARED", REPO.parent / "shared"))
+from tests.support import SHARED, make_frames, write_clip
 
 
 def _need(path: Path) -> Path:
@@ -38,29 +38,71 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def textured_image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A smooth random RGB texture (uint8), rich enough for flow to be well defined."""
-    import cv2
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory) -> Path:
+    """A flowcli checkpoint holding a randomly initialised network (finite, arbitrary flow)."""
+    import torch
 
-    g = np.random.default_rng(seed)
-    img = np.zeros((h, w, 3), np.float32)
-    for scale in (4, 16, 64):
-        small = g.random((max(2, h // scale + 2), max(2, w // scale + 2), 3)).astype(np.float32)
-        img += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3.0
-    return np.clip(img * 255, 0, 255).astype(np.uint8)
+    from flowcli.model import build_liteflownet
+    from flowcli.weights import save_checkpoint
 
-
-def write_image(path: Path, img: np.ndarray) -> None:
-    """Write an image, creating its folder (the io writers do not create folders); for fake dataset trees."""
-    from flowcli.io.image import write_image as _write_image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_image(path, img)
+    path = tmp_path_factory.mktemp("weights") / "random.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, build_liteflownet().state_dict(), {"name": "test-random", "training_data": "none"})
+    return path
 
 
-def put_flow(path: Path, flow: np.ndarray, valid=None) -> None:
-    """Write a flow file, creating its folder; for fake dataset trees."""
-    from flowcli.io import write_flow
+@pytest.fixture
+def bundled(monkeypatch, tmp_path, weights_file) -> Path:
+    """Make the random checkpoint the bundled weights (FLOWCLI_WEIGHTS_DIR)."""
+    import shutil
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_flow(path, flow, valid)
+    d = tmp_path / "bundled"
+    d.mkdir()
+    shutil.copy(weights_file, d / "flowcli-synthetic.pt")
+    monkeypatch.setenv("FLOWCLI_WEIGHTS_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def no_bundled(monkeypatch, tmp_path) -> Path:
+    """An empty bundled-weights folder: the state of a checkout before training."""
+    d = tmp_path / "no-weights"
+    d.mkdir()
+    monkeypatch.setenv("FLOWCLI_WEIGHTS_DIR", str(d))
+    monkeypatch.delenv("FLOWCLI_WEIGHTS", raising=False)
+    return d
+
+
+@pytest.fixture
+def frames_dir(tmp_path) -> Path:
+    d = tmp_path / "frames"
+    make_frames(d, 4)
+    return d
+
+
+@pytest.fixture
+def pair_files(tmp_path) -> tuple[Path, Path]:
+    paths = make_frames(tmp_path / "pair", 2)
+    return paths[0], paths[1]
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    return write_clip(tmp_path / "clip.mp4")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """``invoke(args...)`` -> click Result, running the real group (its error handling included)."""
+    from flowcli.cli import main
+
+    def run(*args, **kwargs):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return run

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from flowcli.api import Estimator, adapted_size, check_scale, estimate_flow, estimate_flow_batch
 from flowcli.model import LiteFlowNet
 from flowcli.weights import public_to_internal
-from tests.conftest import REPO, textured_image
+from tests.support import REPO, textured_image
 
 
 @pytest.fixture(scope="module")

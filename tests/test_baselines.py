@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flowcli.baselines import BASELINES, BaselineEstimator, baseline_flow
-from tests.conftest import textured_image
+from tests.support import textured_image
 
 H, W, M = 96, 128, 8  # frame size and margin of the texture the frames are cut from
 EDGE = 12  # pixels moving in from outside the frame have no right answer: score the interior

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from flowcli.bench import bench_estimator, variant_estimator
-from tests.conftest import textured_image
+from tests.support import textured_image
 
 
 def test_plain_and_tuned_paths_agree_and_differ_in_how():

@@ -6,7 +6,13 @@ import torch
 
 from flowcli.model import LiteFlowNet
 from flowcli.weights import (CheckpointError, bundled_path, convert_public_checkpoint, internal_to_public,
-                             load_model, read_checkpoint, save_checkpoint)
+                             liteflownet, load_checkpoint, read_checkpoint, save_checkpoint)
+
+
+def load_model(path):
+    """(network, checkpoint) for a file, as the estimator loads them."""
+    ckpt = load_checkpoint(path)
+    return liteflownet(weights=ckpt), ckpt
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""``flowcli bench``: seconds per pair, pairs/s and peak memory, per size, device, precision and batch."""
+"""``flowcli bench``: seconds per pair, pairs/s and peak memory per size, device, precision and batch, and the time of
+each stage of an inference recipe."""
 from __future__ import annotations
 
 import re
@@ -6,7 +7,7 @@ from typing import Optional
 
 import click
 
-from flowcli.cli.common import console, info, json_out, warn
+from flowcli.cli.app import pass_app
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
@@ -21,10 +22,20 @@ def _sizes(ctx, param, values):
     return out
 
 
+def _devices(ctx, param, values):
+    from flowcli.cli.options import _DEVICE
+
+    bad = [v for v in values if not _DEVICE.match(v.strip().lower())]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not a device (use auto, cpu, cuda or cuda:N)", ctx, param)
+    return [v.strip().lower() for v in values]
+
+
 @click.command("bench")
 @click.option("--size", "sizes", multiple=True, default=["1024x436"], callback=_sizes, show_default=True,
               help="Frame size WIDTHxHEIGHT (repeatable), e.g. 1024x436 or 3840x2160.")
-@click.option("--device", "devices", multiple=True, default=["auto"], show_default=True, help="auto, cpu, cuda[:N] (repeatable).")
+@click.option("--device", "devices", multiple=True, default=["auto"], callback=_devices, show_default=True,
+              help="auto, cpu, cuda[:N] (repeatable).")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "bf16"]), default=["fp32"],
               show_default=True, help="Repeatable. fp16 needs CUDA.")
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(min=1), default=[1], show_default=True,
@@ -32,61 +43,80 @@ def _sizes(ctx, param, values):
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--compare-eager/--no-compare-eager", default=True, show_default=True,
-              help="Also time the plain fp32 eager path (NCHW, correlation one displacement at a time) and report the "
-                   "speed-up over it.")
+              help="Also time the plain fp32 eager path (NCHW, correlation one displacement at a time).")
 @click.option("--compile", "use_compile", is_flag=True, help="Wrap the network in torch.compile (tuned variant).")
 @click.option("--cuda-graphs", is_flag=True, help="Replay the forward pass as a CUDA graph (tuned variant, CUDA only).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all usable cores).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Checkpoint to time (speed does not depend on the values; default: a random network).")
+              help="Checkpoint whose recipe to time (default: the bundled weights' recipe on a random network).")
+@click.option("--stages/--no-stages", default=True, show_default=True,
+              help="Also time each stage of the weights' default inference recipe (network scales, fusion, refinement).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-def command(sizes, devices, precisions, batches, repeats, warmup, compare_eager, use_compile, cuda_graphs, threads,
-            weights: Optional[str], as_json: bool) -> None:
-    """Measure inference speed and memory (pre/post-processing included)."""
+@pass_app
+def command(app, sizes, devices, precisions, batches, repeats, warmup, compare_eager, use_compile, cuda_graphs,
+            threads, weights: Optional[str], stages: bool, as_json: bool) -> None:
+    """Measure inference speed and memory (pre/post-processing included). Exit 1 when nothing was measured."""
     import torch
 
-    from flowcli.api import resolve_device
-    from flowcli.bench import bench_estimator, set_cpu_threads, variant_estimator
+    from flowcli.bench import set_cpu_threads, speedups
+    from flowcli.devices import resolve_device
 
     n_threads = set_cpu_threads(threads)
-    results = []
+    results, recipes = [], []
     for dev_name in devices:
         device = resolve_device(dev_name)
         for precision in precisions:
             if precision == "fp16" and device.type != "cuda":
-                warn(f"skipping fp16 on {device}: it needs CUDA")
+                app.warn(f"skipping fp16 on {device}: it needs CUDA")
                 continue
-            variants = ["tuned"] + (["eager"] if compare_eager and precision == "fp32" else [])
-            for variant in variants:
-                est = variant_estimator(variant, weights=weights, device=device, precision=precision,
-                                        compile=use_compile, cuda_graphs=cuda_graphs and device.type == "cuda")
-                for (w, h) in sizes:
-                    for b in batches:
-                        try:
-                            r = bench_estimator(est, width=w, height=h, batch=b, repeats=repeats, warmup=warmup,
-                                                variant=variant)
-                        except torch.cuda.OutOfMemoryError:
-                            warn(f"{w}x{h} batch {b} {precision} on {device}: out of memory")
-                            continue
-                        results.append(r.to_dict())
-                        mem = (f"peak RSS {r.peak_rss_mb:.0f} MiB" if r.peak_rss_mb is not None else "")
-                        if r.cuda_max_allocated_mb is not None:
-                            mem += f", CUDA max allocated {r.cuda_max_allocated_mb:.0f} MiB"
-                        info(f"{device} {precision} {variant:5s} {w}x{h} batch {b}: {r.seconds_per_pair * 1000:.1f} ms/pair, "
-                             f"{r.pairs_per_s:.2f} pairs/s, {mem}")
-                del est
-    speedups = []
-    for r in results:
-        if r["variant"] != "tuned":
-            continue
-        base = next((e for e in results if e["variant"] == "eager" and all(
-            e[k] == r[k] for k in ("device", "precision", "width", "height", "batch"))), None)
-        if base:
-            s = base["seconds_per_pair"] / r["seconds_per_pair"]
-            speedups.append({"device": r["device"], "width": r["width"], "height": r["height"], "batch": r["batch"],
-                             "speedup_over_eager": s})
-            info(f"speed-up over the plain fp32 eager path ({r['device']}, {r['width']}x{r['height']}, batch {r['batch']}): {s:.2f}x")
+            for variant in ["tuned"] + (["eager"] if compare_eager and precision == "fp32" else []):
+                results += _measure(app, variant, weights, device, precision, use_compile, cuda_graphs, sizes, batches,
+                                    repeats, warmup)
+            if stages:
+                recipes += [_stages(app, weights, device, precision, w, h, repeats) for (w, h) in sizes]
+    found = speedups(results)
+    for s in found:
+        app.info(f"speed-up over the plain fp32 eager path ({s['device']}, {s['width']}x{s['height']}, batch "
+                 f"{s['batch']}): {s['speedup_over_eager']:.2f}x")
     if as_json:
-        json_out({"threads": n_threads, "torch": torch.__version__, "results": results, "speedups": speedups})
-    elif not results:
-        console().print("no measurement ran", markup=False)
+        app.json({"threads": n_threads, "torch": torch.__version__, "results": results, "speedups": found,
+                  "recipe_stages": recipes})
+    if not results:
+        app.abort("no measurement ran")
+
+
+def _measure(app, variant, weights, device, precision, use_compile, cuda_graphs, sizes, batches, repeats, warmup):
+    import torch
+
+    from flowcli.bench import bench_estimator, variant_estimator
+
+    est = variant_estimator(variant, weights=weights, device=device, precision=precision, compile=use_compile,
+                            cuda_graphs=cuda_graphs and device.type == "cuda")
+    out = []
+    for (w, h) in sizes:
+        for b in batches:
+            try:
+                r = bench_estimator(est, width=w, height=h, batch=b, repeats=repeats, warmup=warmup, variant=variant)
+            except torch.cuda.OutOfMemoryError:
+                app.warn(f"{w}x{h} batch {b} {precision} on {device}: out of memory")
+                continue
+            out.append(r.to_dict())
+            mem = f"peak RSS {r.peak_rss_mb:.0f} MiB" if r.peak_rss_mb is not None else ""
+            if r.cuda_max_allocated_mb is not None:
+                mem += f", CUDA max allocated {r.cuda_max_allocated_mb:.0f} MiB"
+            app.info(f"{device} {precision} {variant:5s} {w}x{h} batch {b}: {r.seconds_per_pair * 1000:.1f} ms/pair, "
+                     f"{r.pairs_per_s:.2f} pairs/s, {mem}")
+    return out
+
+
+def _stages(app, weights, device, precision, w: int, h: int, repeats: int) -> dict:
+    from flowcli.bench import bench_recipe, variant_estimator
+    from flowcli.weights import BUNDLED_RECIPE, load_checkpoint
+
+    recipe = load_checkpoint(weights).recipe if weights else BUNDLED_RECIPE
+    est = variant_estimator("tuned", weights=weights, device=device, precision=precision)
+    r = bench_recipe(est, recipe, width=w, height=h, repeats=repeats)
+    parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items())
+    app.info(f"{device} {precision} recipe {recipe.name} {w}x{h}: {parts}; total {r['total'] * 1000:.0f} ms "
+             f"(+{100 * r['overhead_over_network']:.0f} % over the network alone)")
+    return r

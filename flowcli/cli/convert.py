@@ -5,14 +5,15 @@ from pathlib import Path
 
 import click
 
-from flowcli.cli.common import info
-from flowcli.cli.paths import check_output_folder, flow_path_option
+from flowcli.cli.app import pass_app
+from flowcli.cli.options import check_distinct, check_output_folder, flow_path_option
 
 
 @click.command(short_help="Convert a flow file between formats.")
 @click.argument("src", type=flow_path_option(), metavar="IN")
 @click.argument("dst", type=flow_path_option(), metavar="OUT")
-def command(src: str, dst: str) -> None:
+@pass_app
+def command(app, src: str, dst: str) -> None:
     """Convert IN to OUT; formats follow the extensions (.flo, .png = KITTI 16-bit, .pfm, .npy, .npz).
 
     The valid mask travels along where both formats carry one (KITTI PNG, .npz; NaN in .flo/.pfm/.npy).
@@ -22,9 +23,10 @@ def command(src: str, dst: str) -> None:
 
     if not Path(src).exists():
         raise click.BadParameter(f"{src}: no such file", param_hint="'IN'")
+    check_distinct([src], [dst])
     check_output_folder(Path(dst).parent)
     flow, valid = read_flow(src)
     write_flow(dst, flow, valid)
     invalid = int((~valid).sum())
     note = f", {invalid} invalid pixels" if invalid else ""
-    info(f"{src} -> {dst} ({flow.shape[1]}x{flow.shape[0]}{note})")
+    app.info(f"{src} -> {dst} ({flow.shape[1]}x{flow.shape[0]}{note})")

@@ -7,19 +7,9 @@ from typing import Optional
 
 import click
 
-from flowcli.cli.common import fail, flow_options, info, json_out, make_estimator
-from flowcli.cli.paths import check_output_folder, flow_path_option, image_path_option, input_file
-from flowcli.io import read_image, write_flow, write_image
-
-
-def flow_stats(flow) -> dict:
-    """Mean and max magnitude (px) of the finite vectors of an HxWx2 flow."""
-    import numpy as np
-
-    mag = np.hypot(flow[..., 0], flow[..., 1])
-    mag = mag[np.isfinite(mag)]
-    return {"mean": float(mag.mean()) if mag.size else float("nan"),
-            "max": float(mag.max()) if mag.size else float("nan")}
+from flowcli.cli.app import pass_app
+from flowcli.cli.options import (check_distinct, check_output_folder, flow_options, flow_path_option,
+                                 image_path_option, input_file, make_estimator)
 
 
 @click.command(short_help="Flow between two images.")
@@ -38,75 +28,53 @@ def flow_stats(flow) -> dict:
               help="Flow magnitude of full color saturation (default: this pair's largest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @flow_options
-def command(img1: str, img2: str, output: Optional[str], viz: Optional[str], warp: Optional[str],
-            panel: Optional[str], occlusion: Optional[str], max_flow: Optional[float], as_json: bool,
-            weights: Optional[str], device: str, fp16: bool, bf16: bool, scale: float) -> None:
+@pass_app
+def command(app, img1: str, img2: str, output: Optional[str], viz: Optional[str], warp: Optional[str],
+            panel: Optional[str], occlusion: Optional[str], max_flow: Optional[float], as_json: bool, flow) -> None:
     """Compute the optical flow from IMG1 to IMG2.
 
     Prints one line (size, mean and max magnitude, seconds) on stderr, or the same as JSON on stdout with
     --json. Example: flowcli pair examples/frame_0001.png examples/frame_0002.png -o flow.flo --viz flow.png
     """
+    from flowcli.io import read_image, write_flow, write_image
+    from flowcli.jobs.pair import MIN_SIZE, flow_stats, pictures
+
     outputs = {k: v for k, v in (("flow", output), ("viz", viz), ("warp", warp), ("panel", panel),
                                  ("occlusion", occlusion)) if v}
-    # Fail before the (slow) inference when an output cannot be written; every write below is atomic.
-    for path in outputs.values():
+    check_distinct([img1, img2], list(outputs.values()))  # no output may replace an input or another output
+    for path in outputs.values():  # fail before the (slow) inference when an output cannot be written
         check_output_folder(Path(path).parent)
     a, b = read_image(img1), read_image(img2)
     if a.shape != b.shape:
-        fail(f"{img1} is {a.shape[1]}x{a.shape[0]} but {img2} is {b.shape[1]}x{b.shape[0]}; "
-             f"the two images must have the same size")
-    from flowcli.api import MIN_SIZE
-
+        app.abort(f"{img1} is {a.shape[1]}x{a.shape[0]} but {img2} is {b.shape[1]}x{b.shape[0]}; "
+                  f"the two images must have the same size")
     if min(a.shape[:2]) < MIN_SIZE:
-        fail(f"{img1} is {a.shape[1]}x{a.shape[0]}: the network needs images of at least {MIN_SIZE}x{MIN_SIZE}")
-    est = make_estimator(weights, device, fp16, bf16, scale)
+        app.abort(f"{img1} is {a.shape[1]}x{a.shape[0]}: the network needs images of at least {MIN_SIZE}x{MIN_SIZE}")
+    est = make_estimator(app, flow)
     t0 = time.perf_counter()
-    if occlusion:
-        flow, back = est.estimate_batch([(a, b), (b, a)], batch_size=2)
-    else:
-        flow, back = est.estimate(a, b), None
+    fwd, back = est.estimate_batch([(a, b), (b, a)], batch_size=2) if occlusion else (est.estimate(a, b), None)
     seconds = time.perf_counter() - t0
-
     import numpy as np
 
-    if not np.isfinite(flow).all():
-        fail(f"the network returned non-finite flow for {img1} -> {img2} (broken weights?)")
-    warped = None
+    if not np.isfinite(fwd).all():
+        app.abort(f"the network returned non-finite flow for {img1} -> {img2} (broken weights?)")
     if output:
-        write_flow(output, flow)
-    if viz:
-        from flowcli.viz import flow_to_color
-
-        write_image(viz, flow_to_color(flow, max_flow=max_flow))
-    if warp or panel:
-        from flowcli.viz import warp_image
-
-        warped, _ = warp_image(b, flow)
-        if warp:
-            write_image(warp, warped)
-    if panel:
-        from flowcli.viz import make_panel, photometric_error
-
-        write_image(panel, make_panel(a, flow, warped, photometric_error(a, warped), max_flow=max_flow))
-    occluded = None
-    if occlusion:
-        from flowcli.viz import occlusion_mask
-
-        mask = occlusion_mask(flow, back)
-        occluded = float(mask.mean())
-        write_image(occlusion, (mask * 255).astype(np.uint8))
-
-    stats = flow_stats(flow)
-    h, w = flow.shape[:2]
+        write_flow(output, fwd)
+    made = pictures(a, b, fwd, back, max_flow=max_flow, wanted={k for k in outputs if k != "flow"})
+    for key, image in made.items():
+        if key in outputs:
+            write_image(outputs[key], image)
+    stats = flow_stats(fwd)
+    h, w = fwd.shape[:2]
     summary = {"image1": img1, "image2": img2, "width": w, "height": h, "mean_px": round(stats["mean"], 4),
                "max_px": round(stats["max"], 4), "seconds": round(seconds, 4), "device": str(est.device),
-               "outputs": outputs}
-    if occluded is not None:
-        summary["occluded_fraction"] = round(occluded, 4)
+               "recipe": est.recipe.name, "outputs": outputs}
+    if "occluded_fraction" in made:
+        summary["occluded_fraction"] = round(made["occluded_fraction"], 4)
     if as_json:
-        json_out(summary)
+        app.json(summary)
     else:
-        extra = f", {occluded:.1%} occluded" if occluded is not None else ""
+        extra = f", {made['occluded_fraction']:.1%} occluded" if "occluded_fraction" in made else ""
         dest = f" -> {', '.join(outputs.values())}" if outputs else ""
-        info(f"{w}x{h}: mean {stats['mean']:.2f} px, max {stats['max']:.2f} px{extra}, "
-             f"{seconds:.2f} s on {est.device}{dest}")
+        app.info(f"{w}x{h}: mean {stats['mean']:.2f} px, max {stats['max']:.2f} px{extra}, "
+                 f"{seconds:.2f} s on {est.device}{dest}")

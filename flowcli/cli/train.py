@@ -12,13 +12,14 @@ from typing import Optional
 
 import click
 
-from flowcli.cli.common import console, info, progress, settings
+from flowcli.cli.app import pass_app
+from flowcli.cli.options import device_option
 
 
 @click.command("train")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option()
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many more steps.")
 @click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Stop, saving the run state, once this much wall time has passed (e.g. a lent GPU's time).")
@@ -27,7 +28,8 @@ from flowcli.cli.common import console, info, progress, settings
 @click.option("--export", "export_to", type=click.Path(dir_okay=False), default=None,
               help="When done, write the weights (fp16, flowcli format) to this file.")
 @click.option("--name", default=None, help="Name recorded in the exported weights (default: the run folder's).")
-def command(config: str, run_dir: str, device: str, max_steps: Optional[int], time_limit: Optional[float],
+@pass_app
+def command(app, config: str, run_dir: str, device: str, max_steps: Optional[int], time_limit: Optional[float],
             overrides: tuple[str, ...], export_to: Optional[str], name: Optional[str]) -> None:
     """Train LiteFlowNet as CONFIG (TOML or JSON) says, in RUN_DIR (resumes if it holds a run)."""
     from flowcli.train import apply_overrides, export_weights, load_config, train
@@ -40,10 +42,10 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ti
     rank0 = int(os.environ.get("RANK", "0")) == 0
     resumed = (Path(run_dir) / "last.pt").exists()
     if rank0:
-        info(f"{'resuming' if resumed else 'starting'} {config} in {run_dir}: {cfg.total_steps} steps in "
+        app.info(f"{'resuming' if resumed else 'starting'} {config} in {run_dir}: {cfg.total_steps} steps in "
              f"{len(cfg.stages)} stage(s), batch {cfg.batch}, crop {cfg.crop[0]}x{cfg.crop[1]}, precision {cfg.precision}")
     t0 = time.time()
-    with progress(unit="steps") as bar:
+    with app.progress(unit="steps") as bar:
         task = bar.add_task("train", total=cfg.total_steps, rate="")
         started = {"done": False}
 
@@ -54,14 +56,16 @@ def command(config: str, run_dir: str, device: str, max_steps: Optional[int], ti
             text = (f"loss {rec['loss']:.3f}  EPE {rec['epe']:.2f}px  {rec['steps_per_s']:.2f} steps/s  "
                     f"level {rec['finest_level']}  {rec['precision']}" + (f"  val EPE {rec['val_epe']:.2f}" if "val_epe" in rec else ""))
             bar.update(task, completed=rec["step"], rate=text)
-            if not console().is_terminal and not settings().quiet and rank0:
-                console().print(f"step {rec['step']}: {text}", markup=False)
+            if not app.console.is_terminal and rank0:
+                app.info(f"step {rec['step']}: {text}")
 
         result = train(cfg, run_dir, device=device, max_steps=max_steps, on_log=on_log, time_limit=time_limit)
     if rank0:
         last = result.last
-        info(f"stopped at step {last.get('step')} of {cfg.total_steps} after {time.time() - t0:.0f} s; "
+        if last.get("stopped"):
+            app.info(f"the stage's budget ended the run: {last['stopped']}")
+        app.info(f"stopped at step {last.get('step')} of {cfg.total_steps} after {time.time() - t0:.0f} s; "
              f"state in {Path(run_dir) / 'last.pt'}")
         if export_to:
             path = export_weights(run_dir, export_to, name=name or Path(run_dir).name)
-            info(f"weights written to {path}")
+            app.info(f"weights written to {path}")

@@ -39,6 +39,7 @@ import numpy as np
 
 from flowcli.io import IMAGE_EXTENSIONS, read_flow, write_flow
 from flowcli.io.image import read_image
+from flowcli.errors import SplitError
 
 __all__ = [
     "FlowDataset",
@@ -150,7 +151,7 @@ def _pick_split(ds: str, split: Optional[str], choices: Dict[str, str], default:
         return default
     key = str(split).lower()
     if key not in choices:
-        raise ValueError(f"{ds}: unknown split {split!r}; expected one of {', '.join(choices)}")
+        raise SplitError(ds, split, list(choices))
     return choices[key]
 
 
@@ -188,7 +189,8 @@ def _subdirs(folder: Path) -> List[Path]:
 class Sintel(FlowDataset):
     """MPI-Sintel: consecutive frames of each scene, per pass.
 
-    ``Sintel(root, split="training"|"test", *, passes=("clean", "final"))``; ``root`` holds
+    ``Sintel(root, split="training"|"test"|"clean"|"final", *, passes=("clean", "final"))`` (``"clean"`` and
+    ``"final"`` mean that pass of the training split); ``root`` holds
     ``training/`` and/or ``test/``.  Names are ``PASS/SCENE/frame_%04d`` (the first frame), the
     sequence is the scene.  ``valid`` excludes ``training/invalid`` pixels when that folder exists;
     ``occ`` comes from ``training/occlusions`` when it exists (else None).
@@ -200,9 +202,15 @@ class Sintel(FlowDataset):
     FRAME = re.compile(r"frame_(\d+)\.png")
 
     def __init__(self, root: PathLike, split: Optional[str] = None, *,
-                 passes: Union[str, Sequence[str]] = ("clean", "final")) -> None:
-        split = _pick_split(self.name, split, {"training": "training", "train": "training", "test": "test"},
-                            "training")
+                 passes: Union[str, Sequence[str], None] = None) -> None:
+        if split is not None and str(split).lower() in ("clean", "final"):
+            # "--split final": the training split's final pass, the way the benchmark's tables name it
+            if passes not in (None, "both") and _pick_passes(self.name, passes) != (str(split).lower(),):
+                raise ValueError(f"{self.name}: split {split!r} is a pass; it contradicts passes={passes!r}")
+            split, passes = "training", str(split).lower()
+        split = _pick_split(self.name, split, {"training": "training", "train": "training", "test": "test",
+                                               "clean": "training", "final": "training"}, "training")
+        passes = ("clean", "final") if passes is None else passes
         super().__init__(root, split)
         self.passes = _pick_passes(self.name, passes)
         self.has_gt = split == "training"

@@ -36,6 +36,10 @@ DEFAULT_LENGTH = 22872
 # Displacements are sized like FlyingChairs at this width and scale with the image width.
 _REFERENCE_WIDTH = 448
 _REFERENCE_MOTION = 30.0
+# Share of pixels per band of true motion (flowcli.metrics.MAGNITUDE_BINS: 0-1, 1-3, 3-10, 10-30, 30-100, 100+ px) that
+# the large-motion training data aims at: the shares of 38 real pairs with ground truth (Sintel, FlyingChairs,
+# Middlebury, KITTI), a FlyingChairs-like heavy tail with the small motions that real footage is full of.
+LARGE_MOTION_TARGET = (0.09, 0.23, 0.23, 0.26, 0.15, 0.04)
 
 
 class SyntheticFlow:
@@ -45,7 +49,7 @@ class SyntheticFlow:
     ``length`` (None means :data:`DEFAULT_LENGTH`), ``min_layers``/``max_layers`` (how many
     foreground layers, inclusive; default 3..8) and ``max_motion`` (pixels; the typical largest
     translation of a layer, a few go up to ~2.5x that; None means 30 px scaled by ``W / 448``),
-    ``deformation`` and ``photos``/``photo_share`` (see :func:`render_pair`).
+    ``deformation``, ``photos``/``photo_share`` and ``large_share``/``large_range`` (see :func:`render_pair`).
     ``ds[i]`` returns a sample dict (see the module docstring) that depends only on
     ``(seed, i)``; indices outside ``[0, len)`` raise IndexError.
     """
@@ -66,6 +70,8 @@ class SyntheticFlow:
         deformation: float = 1.0,
         photos: Optional[Sequence[np.ndarray]] = None,
         photo_share: float = 0.5,
+        large_share: float = 0.0,
+        large_range: Sequence[float] = (30.0, 150.0),
     ) -> None:
         if len(size) != 2 or int(size[0]) < 16 or int(size[1]) < 16:
             raise ValueError(f"synthetic: size must be (H, W) with both >= 16, got {tuple(size)!r}")
@@ -87,6 +93,7 @@ class SyntheticFlow:
             raise ValueError(f"synthetic: photo_share must be in [0, 1], got {photo_share}")
         self.photos = list(photos) if photos else None
         self.photo_share = float(photo_share)
+        self.large_share, self.large_range = _check_large(large_share, large_range)
         self.max_motion = (
             _REFERENCE_MOTION * self.size[1] / _REFERENCE_WIDTH if max_motion is None else float(max_motion)
         )
@@ -110,6 +117,8 @@ class SyntheticFlow:
             deformation=self.deformation,
             photos=self.photos,
             photo_share=self.photo_share,
+            large_share=self.large_share,
+            large_range=self.large_range,
         )
         sample["name"] = f"synthetic/{self.seed}/{index:07d}"
         sample["sequence"] = ""
@@ -323,6 +332,15 @@ def _similarity(cx: float, cy: float, angle: float, zoom: float, squeeze: float,
     return m
 
 
+def _check_large(share: float, bounds: Sequence[float]) -> Tuple[float, Tuple[float, float]]:
+    lo, hi = (float(x) for x in bounds)
+    if not 0.0 <= float(share) <= 1.0:
+        raise ValueError(f"synthetic: large_share must be in [0, 1], got {share}")
+    if not 0.0 < lo <= hi:
+        raise ValueError(f"synthetic: large_range must be (lo, hi) with 0 < lo <= hi, got {tuple(bounds)!r}")
+    return float(share), (lo, hi)
+
+
 def _translation(rng: np.random.Generator, scale: float) -> Tuple[float, float]:
     """A random translation: mostly up to ``scale`` pixels, 12 % of them 1-2.5x larger."""
     if rng.random() < 0.12:
@@ -352,6 +370,8 @@ def render_pair(
     deformation: float = 1.0,
     photos: Optional[Sequence[np.ndarray]] = None,
     photo_share: float = 0.5,
+    large_share: float = 0.0,
+    large_range: Sequence[float] = (30.0, 150.0),
 ) -> dict:
     """Render one synthetic pair with ``rng``; returns ``img1, img2, flow, valid, occ`` (no name).
 
@@ -359,10 +379,24 @@ def render_pair(
     below; with ``max_motion`` scaled by the same factor the whole motion field shrinks while the scene, drawn
     from the same random numbers, stays the same). With ``photos`` (HxWx3 uint8 RGB arrays, see
     :mod:`flowcli.data.photos`), each texture is cut from a photograph with probability ``photo_share``; without
-    them no extra random numbers are drawn, so the procedural scenes stay as they were. See :class:`SyntheticFlow`
-    for the other parameters.
+    them no extra random numbers are drawn, so the procedural scenes stay as they were. ``large_share`` is the
+    probability that a layer (the background included) moves by a large translation instead, its length log-uniform
+    in ``large_range`` pixels and its direction uniform: the heavy tail of FlyingChairs' motions (beyond 100 px at
+    512x384), which the default motions never reach. Those draws come from a child stream of ``rng``; at 0 none is
+    made, so the default scenes stay as they were. See :class:`SyntheticFlow` for the other parameters.
     """
     h, w = int(size[0]), int(size[1])
+    large_share, (large_lo, large_hi) = _check_large(large_share, large_range)
+    tail = rng.spawn(1)[0] if large_share > 0 else None  # a child stream: spawning leaves rng where it was
+
+    def translation(scale: float) -> Tuple[float, float]:
+        t = _translation(rng, scale)  # drawn in any case: the scene's random numbers stay in step
+        if tail is not None and tail.random() < large_share:
+            mag = math.exp(tail.uniform(math.log(large_lo), math.log(large_hi)))
+            ang = tail.uniform(0, 2 * math.pi)
+            return mag * math.cos(ang), mag * math.sin(ang)
+        return t
+
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
 
     def texture(th: int, tw: int, background: bool = False) -> np.ndarray:
@@ -371,7 +405,7 @@ def render_pair(
         return _texture(rng, th, tw, background=background)
 
     # Background: its own gentle affine motion (camera-like).
-    tx, ty = _translation(rng, 0.5 * max_motion)
+    tx, ty = translation(0.5 * max_motion)
     k = float(deformation)
     a_bg = _similarity(cx, cy, k * rng.normal(0, 0.03), math.exp(k * rng.normal(0, 0.04)),
                        math.exp(k * rng.normal(0, 0.01)), tx, ty)
@@ -396,7 +430,7 @@ def render_pair(
         # Centre anywhere in the frame (objects may be cut by the border, as in FlyingChairs).
         ocx, ocy = rng.uniform(0, w - 1), rng.uniform(0, h - 1)
         ox, oy = int(round(ocx - d / 2.0)), int(round(ocy - d / 2.0))
-        tx, ty = _translation(rng, max_motion)
+        tx, ty = translation(max_motion)
         # Object motion = its own rotation/zoom about its centre, after the background's motion.
         c2 = a_bg @ np.array([ocx, ocy, 1.0])
         rel = _similarity(c2[0], c2[1], k * rng.normal(0, 0.12), math.exp(k * rng.normal(0, 0.08)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import lrelu
+from .layers import lrelu
 from .levels import PYRAMID
 
 

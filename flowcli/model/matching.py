@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LRELU_SLOPE, bilinear_upsampler, conv_stack, lrelu
+from .layers import LRELU_SLOPE, bilinear_upsampler, conv_stack, lrelu
 from .correlation import correlation
 from .levels import LevelSpec
 from .warp import backward_warp

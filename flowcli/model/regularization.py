@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import conv_stack, lrelu
+from .layers import conv_stack, lrelu
 from .levels import LevelSpec
 from .warp import backward_warp
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import conv_stack
+from .layers import conv_stack
 from .levels import LevelSpec
 from .matching import level2_projection
 from .warp import backward_warp

@@ -44,9 +44,21 @@ class Stage:
     charbonnier_eps: Optional[float] = None
     charbonnier_q: Optional[float] = None
     static_share: Optional[float] = None
+    large_motion_share: Optional[float] = None
+    large_motion_range: Optional[list[float]] = None
+    # NetC's convolutions of pyramid levels 1..N keep their weights: a stage that trains only the coarse levels on
+    # new motions then leaves the features that the finer levels (N and below) read exactly as they were
+    fixed_pyramid_levels: int = 0
+    # the stage's budget: the run stops once the synthetic validation AEE in the band of true motion `patience_band`
+    # (a key of flowcli.metrics.magnitude_bin_labels) has not improved for `patience` steps, or once the stage has
+    # trained for `max_hours` of wall time in all (summed over resumes)
+    patience: Optional[int] = None
+    patience_band: str = "30-100"
+    max_hours: Optional[float] = None
 
 
-STAGE_OVERRIDES = ("motion_scale", "photo_textures", "charbonnier_eps", "charbonnier_q", "static_share")
+STAGE_OVERRIDES = ("motion_scale", "photo_textures", "charbonnier_eps", "charbonnier_q", "static_share",
+                   "large_motion_share", "large_motion_range")
 
 
 @dataclass
@@ -67,6 +79,10 @@ class TrainConfig:
     # image 2 (scaled down, see flowcli.train.data.STATIC_RELATIVE): a whole frame under one sub-pixel to ~2 px
     # affine motion, the case where real footage needs the precision the synthetic scenes rarely ask for
     static_share: float = 0.0
+    # share of synthetic layers (the background too) moved by a large translation, log-uniform in large_motion_range
+    # pixels (flowcli.data.synthetic.render_pair): the heavy tail of FlyingChairs' motions
+    large_motion_share: float = 0.0
+    large_motion_range: list[float] = field(default_factory=lambda: [30.0, 150.0])
     crop: list[int] = field(default_factory=lambda: [192, 256])
     batch: int = 8
     weight_decay: float = 4e-4
@@ -112,9 +128,6 @@ class TrainConfig:
     def uses_photos(self) -> bool:
         return self.data == "synthetic" and any(self.setting(s, "photo_textures") > 0 for s in self.stages)
 
-    def stage_start(self, index: int) -> int:
-        return sum(s.steps for s in self.stages[:index])
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -135,6 +148,7 @@ class TrainConfig:
             stage = Stage(**s)
             if not 2 <= stage.finest_level <= 6:
                 raise ValueError(f"stage {i}: finest_level must be 2..6, got {stage.finest_level}")
+            _check_budget(stage, f"stage {i}: ")
             _check_data_loss(vars(stage), f"stage {i}: ")
             stages.append(stage)
         _check_data_loss(d, "")
@@ -151,16 +165,33 @@ class TrainConfig:
 
 def _check_data_loss(d: dict, where: str) -> None:
     """Range checks of the settings a stage may override (absent/None ones are skipped)."""
-    for name in ("photo_textures", "static_share"):
+    for name in ("photo_textures", "static_share", "large_motion_share"):
         if d.get(name) is not None and not 0.0 <= float(d[name]) <= 1.0:
             raise ValueError(f"{where}{name} must be in [0, 1], got {d[name]}")
     ms = d.get("motion_scale")
     if ms is not None and not (len(ms) == 2 and 0 < float(ms[0]) <= float(ms[1])):
         raise ValueError(f"{where}motion_scale must be [lo, hi] with 0 < lo <= hi, got {ms}")
+    lr = d.get("large_motion_range")
+    if lr is not None and not (len(lr) == 2 and 0 < float(lr[0]) <= float(lr[1])):
+        raise ValueError(f"{where}large_motion_range must be [lo, hi] px with 0 < lo <= hi, got {lr}")
     if d.get("charbonnier_eps") is not None and not float(d["charbonnier_eps"]) > 0:
         raise ValueError(f"{where}charbonnier_eps must be > 0, got {d['charbonnier_eps']}")
     if d.get("charbonnier_q") is not None and not 0 < float(d["charbonnier_q"]) <= 1:
         raise ValueError(f"{where}charbonnier_q must be in (0, 1], got {d['charbonnier_q']}")
+
+
+def _check_budget(stage: Stage, where: str) -> None:
+    from ..metrics import magnitude_bin_labels
+
+    if not 0 <= stage.fixed_pyramid_levels <= 6:
+        raise ValueError(f"{where}fixed_pyramid_levels must be 0..6, got {stage.fixed_pyramid_levels}")
+    if stage.patience is not None and stage.patience < 1:
+        raise ValueError(f"{where}patience must be a number of steps >= 1, got {stage.patience}")
+    if stage.patience_band not in magnitude_bin_labels():
+        raise ValueError(f"{where}patience_band must be one of {', '.join(magnitude_bin_labels())}, "
+                         f"got {stage.patience_band!r}")
+    if stage.max_hours is not None and not stage.max_hours > 0:
+        raise ValueError(f"{where}max_hours must be > 0, got {stage.max_hours}")
 
 
 def apply_overrides(config: TrainConfig, assignments: list[str] | tuple[str, ...]) -> TrainConfig:

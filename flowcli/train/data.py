@@ -46,8 +46,10 @@ class TrainSource:
         # natural-image textures for a share of the synthetic surfaces (read once per process)
         self._photos = load_photos() if config.uses_photos else None
 
-    def dataset(self, crop: tuple[int, int], photo_share: float):
-        key = (tuple(crop), photo_share)
+    def dataset(self, crop: tuple[int, int], stage: Stage):
+        photo_share = self.config.setting(stage, "photo_textures")
+        large = large_motion(self.config, stage)
+        key = (tuple(crop), photo_share, large["large_share"], tuple(large["large_range"]))
         if key not in self._datasets:
             if self.config.data == "synthetic":
                 # render a margin beyond the crop so that zoom/rotation/translation keep the crop inside
@@ -56,7 +58,7 @@ class TrainSource:
                 self._datasets[key] = SyntheticFlow(size, seed=self.config.seed,
                                                     length=self.config.data_length or UNBOUNDED,
                                                     photos=self._photos if photo_share > 0 else None,
-                                                    photo_share=photo_share)
+                                                    photo_share=photo_share, **large)
             else:
                 from ..data.datasets import open_dataset
 
@@ -65,14 +67,16 @@ class TrainSource:
 
     def sample(self, index: int, crop: tuple[int, int], stage: Stage) -> dict:
         """Sample ``index`` cropped to ``crop``, with the data settings that apply in ``stage``."""
-        ds = self.dataset(crop, self.config.setting(stage, "photo_textures"))
+        ds = self.dataset(crop, stage)
         lo, hi = self.config.setting(stage, "motion_scale")
         scale = 1.0
         if self.config.data == "synthetic" and (lo, hi) != (1.0, 1.0):
             # the same scene (rendering depends on (seed, index) only) with its motions scaled
             scale = float(np.exp(np.random.default_rng([self.config.seed, 11, index]).uniform(np.log(lo), np.log(hi))))
+            # (the large translations keep their lengths: they are the tail this scaling would cut)
             ds = SyntheticFlow(ds.size, seed=ds.seed, length=len(ds), max_motion=ds.max_motion * scale,
-                               deformation=scale, photos=ds.photos, photo_share=ds.photo_share)
+                               deformation=scale, photos=ds.photos, photo_share=ds.photo_share,
+                               large_share=ds.large_share, large_range=ds.large_range)
         s = ds[index % len(ds)]
         share = self.config.setting(stage, "static_share")
         if share > 0:
@@ -113,8 +117,16 @@ class BatchStream(torch.utils.data.IterableDataset):
             step += n
 
 
-def validation_batches(config: TrainConfig, batch: int = 8) -> list[dict]:
-    """A fixed synthetic validation set (a seed no training run uses), un-augmented, at the run's crop size."""
-    ds = SyntheticFlow(tuple(config.crop), seed=config.seed + 1_000_003, length=config.validate_pairs)
+def large_motion(config: TrainConfig, stage: Stage) -> dict:
+    """The stage's large-motion settings as :class:`SyntheticFlow` keywords."""
+    return {"large_share": float(config.setting(stage, "large_motion_share")),
+            "large_range": tuple(float(x) for x in config.setting(stage, "large_motion_range"))}
+
+
+def validation_batches(config: TrainConfig, stage: Stage, batch: int = 8) -> list[dict]:
+    """A fixed synthetic validation set (a seed no training run uses), un-augmented, at the stage's crop size, with
+    the stage's large motions (so that a stage's stopping rule watches the motions it trains)."""
+    ds = SyntheticFlow(tuple(stage.crop or config.crop), seed=config.seed + 1_000_003, length=config.validate_pairs,
+                       **large_motion(config, stage))
     samples = [ds[i] for i in range(len(ds))]
     return [collate(samples[i:i + batch]) for i in range(0, len(samples), batch)]

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
+import torch.nn.functional as F
+
 from ..io.atomic import atomic_path
+from ..metrics import MetricAccumulator
 from ..model import LiteFlowNet, build_liteflownet
 from ..runtime import native_bf16, retain_freed_memory
 from ..weights import read_checkpoint, save_checkpoint, load_into
@@ -56,10 +58,12 @@ def unit_level(name: str) -> Optional[tuple[int, str]]:
 
 
 def set_trainable(model: LiteFlowNet, stage: Stage) -> None:
-    """Only the units the stage runs (levels >= finest_level, minus R at the finest level when skipped) learn."""
+    """Only the units the stage runs (levels >= finest_level, minus R at the finest level when skipped) learn, and
+    NetC's convolutions of pyramid levels 1..``fixed_pyramid_levels`` keep their weights."""
+    fixed_features = tuple(f"features.levels.{i}." for i in range(stage.fixed_pyramid_levels))
     for name, p in model.named_parameters():
         lu = unit_level(name)
-        active = True
+        active = not name.startswith(fixed_features)
         if lu is not None:
             level, unit = lu
             active = level >= stage.finest_level and not (stage.skip_finest_r and level == stage.finest_level and unit == "R")
@@ -122,9 +126,11 @@ class _Dist:
 
 
 def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig,
-              ema: Optional["WeightAverage"] = None) -> None:
+              ema: Optional["WeightAverage"] = None, budget: Optional[StageBudget] = None) -> None:
     state = {"format": "flowcli-run", "version": 1, "step": step, "stage": stage_index,
              "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict()}
+    if budget is not None:
+        state["budget"] = budget.state_dict()
     if ema is not None:
         state["ema"] = ema.state_dict()
     with atomic_path(path) as tmp:
@@ -196,6 +202,56 @@ class WeightAverage:
         return {"tensors": self.tensors, "updates": self.updates, "warm": self.warm}
 
 
+def _stage_average(model: torch.nn.Module, config: TrainConfig, running: Optional[WeightAverage],
+                   saved: Optional[dict], *, resumed: bool, from_init: bool, carry: bool, carry_saved: bool,
+                   warm_start: bool) -> Optional[WeightAverage]:
+    """The weight average for a stage being entered: off; the saved one (resumed inside the stage, or carried over
+    from the stage before when it trained the same levels); the running one (carried over); or a new one, restarted
+    where a level is added or the average is turned on, warm when a run continues from init weights (see
+    :class:`WeightAverage`)."""
+    if config.ema_decay <= 0:
+        return None
+    if saved is not None and (resumed or (carry and carry_saved)):
+        return WeightAverage(model, config.ema_decay, state=saved)
+    if carry and running is not None:
+        return running
+    return WeightAverage(model, config.ema_decay, warm=from_init and warm_start)
+
+
+@dataclass
+class StageBudget:
+    """Where the current stage stands against its budget (:class:`Stage` ``patience``/``max_hours``); kept in the run
+    state so that it survives resumes. ``finished`` names the rule that ended the stage."""
+
+    stage: int = -1
+    seconds: float = 0.0
+    best: Optional[float] = None
+    best_step: int = 0
+    finished: Optional[str] = None
+
+    def enter(self, index: int, step: int) -> None:
+        if index != self.stage:
+            self.stage, self.seconds, self.best, self.best_step, self.finished = index, 0.0, None, step, None
+
+    def observe(self, stage: Stage, step: int, bands: dict) -> None:
+        """Take a validation's AEE per band; finish the stage when its band has not improved for ``patience``."""
+        value = (bands.get(stage.patience_band) or {}).get("aee")
+        if value is not None and (self.best is None or value < self.best):
+            self.best, self.best_step = float(value), step
+        if stage.patience is not None and step - self.best_step >= stage.patience:
+            self.finished = (f"the {stage.patience_band} px band has not improved for {step - self.best_step} steps "
+                             f"(best {self.best} at step {self.best_step})")
+
+    def tick(self, stage: Stage, seconds: float) -> None:
+        self.seconds += seconds
+        if stage.max_hours is not None and self.seconds >= stage.max_hours * 3600 and self.finished is None:
+            self.finished = f"the stage trained for {self.seconds / 3600:.2f} h (budget {stage.max_hours:g} h)"
+
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "seconds": self.seconds, "best": self.best, "best_step": self.best_step,
+                "finished": self.finished}
+
+
 @dataclass
 class TrainResult:
     last: dict  # the last log record
@@ -226,12 +282,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
 
     model = build_liteflownet()
     start, saved_opt, saved_stage, saved_ema, from_init = 0, None, -1, None, False
+    budget = StageBudget()
     state_path = run_dir / RUN_STATE
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         start, saved_opt, saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
         saved_ema = state.get("ema")
+        budget = StageBudget(**state["budget"]) if state.get("budget") else budget
     elif config.init:
         ckpt = read_checkpoint(config.init)
         load_into(model, ckpt)
@@ -241,18 +299,22 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         _trim_metrics(run_dir / METRICS, start)
 
     end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
-    val = validation_batches(config) if main_rank and config.validate_every else None
-    record: dict = {"step": start}
+    if budget.finished is not None and budget.stage == config.stage_at(start)[0]:
+        end = start  # the stage's budget ended the run; its state is final
+    record: dict = {"step": start, **({"stopped": budget.finished} if budget.finished else {})}
+    vals: dict[int, list] = {}  # validation sets per stage (each stage's own data)
     stage_index, net, opt, ema = -1, model, None, None
     t_last, steps_since = time.time(), 0
     stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.world),
                                               batch_size=None, num_workers=config.workers,
                                               pin_memory=dev.type == "cuda"))  # so non_blocking copies overlap
     for step in range(start, end):
+        t_step = time.time()
         idx, stage, in_stage = config.stage_at(step)
         if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
             same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
             stage_index = idx
+            budget.enter(idx, step)
             set_trainable(model, stage)
             if in_stage == 0 and idx > 0 and stage.copy_from_coarser and stage.finest_level < config.stages[idx - 1].finest_level:
                 copy_from_coarser(model, stage.finest_level)
@@ -264,15 +326,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
             resumed = saved_stage == idx and in_stage > 0
             if saved_opt is not None and resumed:
                 opt.load_state_dict(saved_opt)
-            carry = same_levels and in_stage == 0  # the stage before trained these levels: its average goes on
-            if config.ema_decay <= 0:
-                ema = None
-            elif saved_ema is not None and (resumed or (carry and saved_stage == idx - 1)):
-                ema = WeightAverage(model, config.ema_decay, state=saved_ema)
-            elif not (carry and ema is not None):  # else the running one goes on
-                # (re)started where a level is added, and where a run without one turns it on; from init weights
-                # in the middle of a stage, warm: they are the average to keep (see WeightAverage)
-                ema = WeightAverage(model, config.ema_decay, warm=from_init and (in_stage > 0 or same_levels))
+            ema = _stage_average(model, config, ema, saved_ema, resumed=resumed, from_init=from_init,
+                                 carry=same_levels and in_stage == 0, carry_saved=saved_stage == idx - 1,
+                                 warm_start=in_stage > 0 or same_levels)
             saved_opt, saved_ema = None, None
         for group in opt.param_groups:
             group["lr"] = stage_lr(stage, in_stage)
@@ -293,11 +349,22 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         done = step + 1
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at step {done}")
-        # a stop decided by the clock or the caller ends the run here: that step is logged and saved like the last
-        stopping = (stop is not None or time_limit is not None) and _agreed(
-            (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit),
-            world, dev)
-        if main_rank and (done % config.log_every == 0 or done == end or stopping):
+        budget.tick(stage, time.time() - t_step)
+        logging = main_rank and (done % config.log_every == 0 or done == end)
+        validating = main_rank and config.validate_every and (done % config.validate_every == 0 or done == end)
+        if validating:
+            if idx not in vals:
+                vals[idx] = validation_batches(config, stage)
+            val = validate(model, vals[idx], stage)
+            model.train()
+            budget.observe(stage, done, val["by_magnitude"])
+        # a stop decided by the clock, the stage's budget or the caller ends the run here: that step is logged and
+        # saved like the last
+        budgeted = stage.patience is not None or stage.max_hours is not None
+        stopping = (stop is not None or time_limit is not None or budgeted) and _agreed(
+            (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit)
+            or budget.finished is not None, world, dev)
+        if logging or validating or (main_rank and stopping):
             with torch.no_grad():
                 epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
             now = time.time()
@@ -305,17 +372,20 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
                       "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"],
                       "precision": precision, "steps_per_s": round(steps_since / max(now - t_last, 1e-9), 4), "time": round(now, 1)}
             t_last, steps_since = now, 0
-            if val is not None and (done % config.validate_every == 0 or done == end):
-                record["val_epe"] = round(validate(model, val, stage), 4)
-                model.train()
+            if validating:
+                record["val_epe"] = round(val["aee"], 4)
+                record["val_bands"] = {k: (None if b["aee"] is None else round(b["aee"], 4))
+                                       for k, b in val["by_magnitude"].items()}
+            if budget.finished is not None:
+                record["stopped"] = budget.finished
             with open(run_dir / METRICS, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
             if on_log:
                 on_log(record)
         if main_rank and (done % config.checkpoint_every == 0 or done == end or stopping):
-            _save_run(state_path, model, opt, done, idx, config, ema)
+            _save_run(state_path, model, opt, done, idx, config, ema, budget)
             if config.keep_every and done % config.keep_every == 0:
-                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema)
+                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema, budget)
         if stopping:
             break
     if world.enabled:
@@ -324,15 +394,18 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
 
 
 @torch.no_grad()
-def validate(model: LiteFlowNet, batches: list, stage: Stage) -> float:
-    """Mean EPE (pixels) on a fixed set of synthetic pairs, at the stage's finest level."""
+def validate(model: LiteFlowNet, batches: list, stage: Stage) -> dict:
+    """AEE (pixels, over all pixels of a fixed set of synthetic pairs) at the stage's finest level, upsampled to the
+    labels, and its ``by_magnitude`` bands (:mod:`flowcli.metrics`): a summary of a pixel-weighted accumulator."""
     model.eval()
     dev = next(model.parameters()).device
-    errs = []
+    acc = MetricAccumulator("synthetic")
     for b in batches:
         out = model(b["img1"].to(dev), b["img2"].to(dev), finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r)
-        errs.append(endpoint_error(out, b["flow"].to(dev), b["valid"].to(dev)).item())
-    return float(np.mean(errs))
+        out = F.interpolate(out.float(), size=b["flow"].shape[2:], mode="bilinear", align_corners=False)
+        for pred, gt, valid in zip(out.cpu().numpy(), b["flow"].numpy(), b["valid"].numpy()):
+            acc.add(pred.transpose(1, 2, 0), gt.transpose(1, 2, 0), valid)
+    return acc.summary()
 
 
 def export_weights(run_dir_or_state: str | Path, dst: str | Path, *, name: str, meta: Optional[dict] = None,
@@ -345,7 +418,9 @@ def export_weights(run_dir_or_state: str | Path, dst: str | Path, *, name: str, 
         path = path / RUN_STATE
     state = torch.load(path, map_location="cpu", weights_only=True)
     config = TrainConfig.from_dict(state["config"])
-    _, stage, _ = config.stage_at(max(0, state["step"] - 1))
+    index, _, _ = config.stage_at(max(0, state["step"] - 1))
+    # the finest level trained so far: a later stage may train only coarse levels (new motions) and keep the rest
+    stage = min(config.stages[:index + 1], key=lambda s: (s.finest_level, s.skip_finest_r))
     weights = dict(state["model"])
     averaged = average and "ema" in state
     if averaged:

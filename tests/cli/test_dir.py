@@ -8,7 +8,7 @@ import pytest
 
 from flowcli.api import Estimator
 from flowcli.io import read_flow, read_image, write_image
-from tests.cli.conftest import H, W, files_in, make_frames, one_error_line
+from tests.support import H, W, files_in, make_frames, one_error_line
 
 
 def test_dir_natural_order_and_names(invoke, tmp_path, weights_file):
@@ -129,11 +129,11 @@ class Interrupt:
         self.calls = 0
         original = Estimator.flow_tensor
 
-        def patched(est, a, b):
+        def patched(est, a, b, *rest):
             self.calls += 1
             if self.calls > after:
                 raise exc()
-            return original(est, a, b)
+            return original(est, a, b, *rest)
 
         monkeypatch.setattr(Estimator, "flow_tensor", patched)
 

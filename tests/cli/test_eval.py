@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from flowcli.io import read_flow
-from tests.cli.conftest import H, W, one_error_line
-from tests.test_evaluate import build_folder, build_sintel, load_real
+from tests.support import H, W, build_folder, build_sintel, load_real, one_error_line
 
-KEYS = {"method", "label", "dataset", "split", "root", "metric_kind", "pairs", "scored", "seconds",
+KEYS = {"method", "label", "dataset", "split", "passes", "root", "metric_kind", "pairs", "scored", "seconds",
         "seconds_per_pair", "summary", "per_sequence", "per_image", "submission_dir", "written"}
 
 

@@ -7,8 +7,7 @@ import numpy as np
 
 from flowcli import __version__
 from flowcli.io import write_flow, write_image
-from tests.cli.conftest import H, W
-from tests.conftest import textured_image
+from tests.support import H, W, one_error_line, textured_image
 
 
 def test_info_with_bundled_weights(invoke, bundled):
@@ -21,7 +20,8 @@ def test_info_with_bundled_weights(invoke, bundled):
 
 def test_info_json_without_weights(invoke, no_bundled):
     r = invoke("info", "--json")
-    assert r.exit_code == 0, r.stderr
+    assert r.exit_code == 1  # it loaded nothing
+    assert "no bundled weights" in one_error_line(r)
     data = json.loads(r.stdout)
     assert data["flowcli"] == __version__ and data["device"] == "cpu"
     assert data["weights"]["available"] is False and "no bundled weights" in data["weights"]["error"]
@@ -77,7 +77,7 @@ def test_doctor_non_finite_flow(invoke, tmp_path, weights_file, monkeypatch):
 
 def test_repository_examples_are_complete(invoke):
     """The files doctor and the README rely on exist and read back."""
-    from flowcli.cli.doctor import EXAMPLE_FILES, examples_dir
+    from flowcli.jobs.health import EXAMPLE_FILES, examples_dir
     from flowcli.io import read_flow, read_image
 
     ex = examples_dir()

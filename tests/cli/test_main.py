@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flowcli import __version__
-from tests.cli.conftest import one_error_line
+from tests.support import one_error_line
 
 COMMANDS = ["pair", "dir", "video", "viz", "convert", "info", "doctor"]
 
@@ -109,24 +109,11 @@ def test_debug_shows_traceback(invoke, tmp_path, pair_files, weights_file):
     assert r.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
-def test_optional_modules_only_tolerate_their_own_absence(monkeypatch):
-    """A missing eval/train/bench module is skipped; a missing dependency inside one is a real error."""
-    import importlib
-
-    import flowcli.cli as cli
-
-    def fake_import(name, *a, **k):
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-    monkeypatch.setattr(importlib, "import_module", fake_import)
-    assert cli._load("train", optional=True) is None
-
-    def broken_dep(name, *a, **k):
-        raise ModuleNotFoundError("No module named 'somedep'", name="somedep")
-
-    monkeypatch.setattr(importlib, "import_module", broken_dep)
-    with pytest.raises(ModuleNotFoundError):
-        cli._load("train", optional=True)
+def test_flowcli_alone_prints_the_usage_and_exits_0(invoke):
+    r = invoke()
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("Usage: flowcli") and "pair" in r.stdout and "eval" in r.stdout
+    assert r.stderr == ""
 
 
 def test_quiet_and_verbose(invoke, pair_files, weights_file, tmp_path):

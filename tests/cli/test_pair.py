@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from flowcli.io import read_flow, read_image, write_image
-from tests.cli.conftest import H, W, files_in, one_error_line
+from tests.support import H, W, files_in, one_error_line
 
 
 @pytest.mark.parametrize("ext", [".flo", ".png", ".npy"])

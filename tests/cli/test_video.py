@@ -7,7 +7,7 @@ import imageio.v2 as imageio
 import pytest
 
 from flowcli.io import read_flow
-from tests.cli.conftest import H, W, files_in, one_error_line, write_clip
+from tests.support import H, W, files_in, one_error_line, write_clip
 
 
 def probe(path):
@@ -62,7 +62,7 @@ def test_video_flo_dir_only_skips_first_pass(invoke, clip, tmp_path, weights_fil
 
 def test_video_long_clip_recomputes_instead_of_caching(invoke, tmp_path, weights_file, monkeypatch):
     """Past the memory budget the first pass keeps no flows; the main pass streams and recomputes."""
-    import flowcli.cli.video as video
+    import flowcli.jobs.video as video
 
     monkeypatch.setattr(video, "KEEP_BYTES", 1)
     clip = write_clip(tmp_path / "c.mp4", n=4)
@@ -128,11 +128,11 @@ def test_video_interrupt_leaves_no_partial_video(invoke, tmp_path, weights_file,
     calls = {"n": 0}
     original = Estimator.flow_tensor
 
-    def flaky(est, a, b):
+    def flaky(est, a, b, *rest):
         calls["n"] += 1
         if calls["n"] > 2:
             raise KeyboardInterrupt
-        return original(est, a, b)
+        return original(est, a, b, *rest)
 
     monkeypatch.setattr(Estimator, "flow_tensor", flaky)
     out = tmp_path / "out"

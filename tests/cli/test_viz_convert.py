@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from flowcli.io import read_flow, read_image, write_flow
-from tests.cli.conftest import H, W, files_in, one_error_line
+from tests.support import H, W, files_in, one_error_line
 
 
 def flows_dir(folder, n=3, ext=".flo"):

@@ -7,8 +7,7 @@ import pytest
 
 from flowcli.data.augment import augment_pair, photometric, sample_transforms, warp_pair
 from flowcli.data.synthetic import SyntheticFlow
-from tests.conftest import textured_image
-from tests.data.test_synthetic import photometric_errors
+from tests.support import photometric_errors, textured_image
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from flowcli.data.datasets import (
     submission_path,
     write_submission,
 )
-from flowcli.io import read_flow, write_flow
-from tests.conftest import put_flow, write_image
+from flowcli.io import read_flow
 from flowcli.io.image import read_image
+from tests.support import put_flow, write_image
 
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from tests.support import REPO
 
-from tests.conftest import REPO
 
 
 def test_data_and_metrics_import_without_heavy_modules():

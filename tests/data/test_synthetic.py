@@ -6,24 +6,7 @@ import numpy as np
 import pytest
 
 from flowcli.data.synthetic import SyntheticFlow
-
-
-def backward_warp(img2: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """img2 sampled at x + flow(x) (bilinear): what frame 1 should look like."""
-    h, w = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(img2, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
-def photometric_errors(sample: dict) -> tuple:
-    """(mean abs error of warped img2 vs img1 on visible valid pixels, same without warping)."""
-    img1 = sample["img1"].astype(np.float32)
-    warped = backward_warp(sample["img2"], sample["flow"]).astype(np.float32)
-    keep = sample["valid"] & ~sample["occ"]
-    err = np.abs(warped - img1).mean(axis=2)[keep].mean()
-    raw = np.abs(sample["img2"].astype(np.float32) - img1).mean(axis=2)[keep].mean()
-    return float(err), float(raw)
+from tests.support import backward_warp, photometric_errors
 
 
 def test_sample_format():

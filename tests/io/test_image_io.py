@@ -7,7 +7,7 @@ import pytest
 
 import flowcli.io.image as image_mod
 from flowcli.io import IMAGE_EXTENSIONS, read_image, write_image
-from tests.conftest import textured_image
+from tests.support import textured_image
 
 
 def test_extensions():

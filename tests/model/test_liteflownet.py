@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from flowcli.model import LiteFlowNet, build_liteflownet
-from flowcli.model.common import bilinear_upsampler
+from flowcli.model.layers import bilinear_upsampler
 from flowcli.weights import internal_to_public, public_to_internal
 
 UNITS = {"M": "matching", "S": "subpixel", "R": "regularization"}

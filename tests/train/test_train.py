@@ -123,7 +123,7 @@ def test_export_records_finest_level(tmp_path):
     ckpt = read_checkpoint(dst)
     assert ckpt.meta["finest_level"] == 5 and ckpt.meta["train_step"] == 4 and ckpt.meta["hardware"] == "test"
     from flowcli.api import Estimator
-    from tests.conftest import textured_image
+    from tests.support import textured_image
     est = Estimator(dst, device="cpu")
     assert est.finest_level == 5
     flow = est.estimate(textured_image(64, 96, 1), textured_image(64, 96, 2))

@@ -6,7 +6,7 @@ import pytest
 
 from flowcli.io import read_flow, read_image, write_image
 from flowcli.viz import epe_map, error_to_color, make_panel, photometric_error, warp_image
-from tests.conftest import textured_image
+from tests.support import textured_image
 
 
 def shifted_pair(h=40, w=50, dx=3, dy=-2, seed=0):

@@ -1,4 +1,4 @@
-"""Score a flow method on a dataset split the way the benchmark does; the library behind ``flowcli eval``.
+"""The evaluation job behind ``flowcli eval``: score flow methods on a dataset split the way its benchmark does.
 
 * :func:`evaluate` runs one method (anything with ``estimate_batch(pairs, batch_size=...)``: the network's
   :class:`flowcli.api.Estimator` or a :class:`flowcli.baselines.BaselineEstimator`) over a dataset reader from
@@ -8,7 +8,9 @@
   ground truth (test splits) are only predicted.  Returns an :class:`EvalResult`.
 * :func:`compare` runs several methods over one dataset -> ``{method: EvalResult}``.
 * :func:`table_rows` and :func:`markdown_table` lay results out as rows (whole split, then per sequence) for the
-  command's rich table and for the Markdown pasted into the README and the model card.
+  command's rich table and for the Markdown of the README and the model card; :func:`magnitude_rows` gives the AEE
+  per band of true motion magnitude (where a method fails).
+* :func:`machine_description` says where a run happened (results without it mean little).
 
 No click, rich or torch here (the network's estimator brings torch along itself).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +26,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from flowcli.metrics import MetricAccumulator
+from flowcli.errors import GroundTruthError
+from flowcli.metrics import MetricAccumulator, magnitude_bin_labels
 
-__all__ = ["EvalResult", "evaluate", "compare", "method_name", "table_rows", "markdown_table", "COLUMNS",
-           "missing_gt_error",
-           "check_scorable"]
+__all__ = ["COLUMNS", "EvalResult", "check_scorable", "compare", "evaluate", "machine_description", "magnitude_rows",
+           "markdown_rows", "markdown_table", "method_name", "markdown_report", "open_split", "report", "missing_gt_error", "table_rows"]
 
 
 @dataclass
@@ -47,6 +50,7 @@ class EvalResult:
     split: str
     root: str
     metric_kind: str
+    passes: str = ""  # the render passes scored (Sintel, Things), e.g. "final" or "clean+final"
     pairs: int = 0
     scored: int = 0
     seconds: float = 0.0
@@ -67,6 +71,7 @@ class EvalResult:
             "label": self.label,
             "dataset": self.dataset,
             "split": self.split,
+            "passes": self.passes or None,
             "root": self.root,
             "metric_kind": self.metric_kind,
             "pairs": self.pairs,
@@ -104,7 +109,10 @@ def method_name(estimator: Any) -> tuple[str, str]:
         weights = (getattr(ckpt, "meta", None) or {}).get("name") or "weights"
         scale = getattr(estimator, "scale", 1.0)
         at = f", scale {scale:g}" if scale != 1 else ""  # a table row must say how the network was run
-        return "liteflownet", f"LiteFlowNet ({weights}{at})"
+        recipe = getattr(estimator, "recipe", None)
+        if recipe is None or recipe.is_plain:
+            return "liteflownet", f"LiteFlowNet ({weights}{at})"
+        return "liteflownet-recipe", f"LiteFlowNet + {recipe.name.split(' x')[0]} recipe ({weights}{at})"
     cls = type(estimator).__name__
     return cls.lower(), cls
 
@@ -126,19 +134,18 @@ def _gt_path_hint(dataset: Any, index: int) -> str:
     return str(root)
 
 
-def missing_gt_error(dataset: Any, index: int = 0) -> ValueError:
+def missing_gt_error(dataset: Any, index: int = 0) -> GroundTruthError:
     """The one-line error for a split whose pairs lack ground truth while nothing is to be written."""
     name = getattr(dataset, "name", "dataset")
-    split = getattr(dataset, "split", "")
     pairs = getattr(dataset, "pairs", None)
-    what = pairs[index].name if pairs is not None and index < len(pairs) else f"pair {index}"
     hint = _gt_path_hint(dataset, index)
     if name == "folder":
-        return ValueError(f"folder: no ground truth for pair {what}: expected {hint} (or gt_flow_kitti.png, "
-                          f"gt.pfm, gt.npy, gt.npz beside img1); give a submission folder to only write predictions")
-    return ValueError(f"{name}: split {split!r} under {getattr(dataset, 'root', '?')} has no ground truth "
-                      f"(expected it in {hint}, which only the training split has); score the training split, "
-                      f"or give a submission folder to write predictions for upload")
+        what = pairs[index].name if pairs is not None and index < len(pairs) else f"pair {index}"
+        return GroundTruthError(name, f"pair {what}", hint,
+                                detail=" or gt_flow_kitti.png, gt.pfm, gt.npy, gt.npz beside img1")
+    split = getattr(dataset, "split", "")
+    return GroundTruthError(name, f"split {split!r} under {getattr(dataset, 'root', '?')}", f"it in {hint}",
+                            detail=", which only the training split has")
 
 
 def _has_gt(dataset: Any, index: int) -> Optional[bool]:
@@ -197,6 +204,7 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     kind = getattr(dataset, "metric_kind", "sintel")
     result = EvalResult(method=method or mid, label=label or mlabel,
                         dataset=getattr(dataset, "name", type(dataset).__name__), split=str(getattr(dataset, "split", "")),
+                        passes="+".join(getattr(dataset, "passes", None) or ()),
                         root=str(getattr(dataset, "root", "")), metric_kind=kind,
                         submission_dir=str(submission_dir) if submission_dir is not None else None)
     acc = MetricAccumulator(kind)
@@ -207,7 +215,7 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     stream = _samples(dataset, range(n))
     if prefetch:
         # decoding PNGs and .flo files overlaps with the method's work
-        from flowcli.pipeline import prefetch as _prefetch
+        from flowcli.threads import prefetch as _prefetch
 
         stream = _prefetch(stream, maxsize=2 * batch_size, name="read-samples")
     batch: List[tuple] = []
@@ -229,6 +237,13 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
         result.per_sequence = acc.per_sequence()
         result.per_image = acc.per_image()
     return result
+
+
+def split_name(dataset: Any) -> str:
+    """The split as a table names it, with the render passes where the dataset has them (``training clean``)."""
+    split = str(getattr(dataset, "split", ""))
+    passes = getattr(dataset, "passes", None)
+    return f"{split} {'+'.join(passes)}" if passes else split
 
 
 def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item) -> None:
@@ -334,13 +349,92 @@ def table_rows(results: Mapping[str, EvalResult], *, per_sequence: bool = False)
 
 
 def _split_label(r: EvalResult) -> str:
-    return f"{r.dataset} {r.split}".strip() if r.split and r.split != "all" else f"{r.dataset} (all)"
+    split = f"{r.split} {r.passes}".strip() if r.split != "all" else r.passes
+    return f"{r.dataset} {split}".strip() if split else f"{r.dataset} (all)"
 
 
 def markdown_table(results: Mapping[str, EvalResult], *, per_sequence: bool = False) -> str:
     """The :func:`table_rows` table as GitHub Markdown (numbers right-aligned), ending in a newline."""
-    header, rows = table_rows(results, per_sequence=per_sequence)
-    align = ["---", "---"] + ["---:"] * (len(header) - 2)
+    return markdown_rows(*table_rows(results, per_sequence=per_sequence), left=2)
+
+
+def magnitude_rows(results: Mapping[str, EvalResult]) -> tuple[List[str], List[List[str]]]:
+    """``(header, rows)`` of the AEE per band of true motion magnitude (:data:`flowcli.metrics.MAGNITUDE_BINS`),
+    pooled over the pixels of the whole split: a row per method, then the share of pixels in each band."""
+    labels = magnitude_bin_labels()
+    header = ["method"] + [f"{b} px" for b in labels]
+    rows: List[List[str]] = []
+    bands = None
+    for r in results.values():
+        bands = (r.summary or {}).get("by_magnitude") or {}
+        rows.append([r.label] + [_fmt((bands.get(b) or {}).get("aee"), "px") for b in labels])
+    if bands:
+        rows.append(["share of pixels"] + [_fmt((bands.get(b) or {}).get("share"), "pct") + " %" for b in labels])
+    return header, rows
+
+
+def markdown_rows(header: List[str], rows: List[List[str]], *, left: int = 1) -> str:
+    """A header and rows of strings as GitHub Markdown, the first ``left`` columns left-aligned and the rest (numbers)
+    right-aligned, ending in a newline."""
+    align = ["---"] * left + ["---:"] * (len(header) - left)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def machine_description(devices: Sequence[str] = ()) -> str:
+    """Where a run happened: OS, CPU model and count, and the names of the CUDA ``devices`` among those given."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    text = f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPUs"
+    cuda = sorted({d for d in devices if str(d).startswith("cuda")})
+    if cuda:
+        import torch
+
+        text += ", " + ", ".join(torch.cuda.get_device_name(torch.device(d)) for d in cuda)
+    return text
+
+
+PASSES = ("clean", "final", "both")
+HAS_PASSES = ("sintel", "things")
+
+
+def open_split(dataset: str, root: str | os.PathLike, split: Optional[str] = None, passes: Optional[str] = None):
+    """The dataset reader for a split (and, for Sintel and Things, render passes: ``clean``, ``final`` or ``both``);
+    a dataset without passes given ``passes`` is a ValueError."""
+    from flowcli.data.datasets import open_dataset
+
+    kw = {}
+    if passes is not None:
+        if dataset not in HAS_PASSES:
+            raise ValueError(f"{dataset} has no passes (only {', '.join(HAS_PASSES)} do)")
+        kw["passes"] = passes
+    return open_dataset(dataset, root, split, **kw)
+
+
+def report(dataset: Any, results: Mapping[str, EvalResult], *, pairs: int, stamp: str, machine: str) -> dict:
+    """The JSON document of a run: the split, when and where, and every method's results."""
+    return {"dataset": dataset.name, "split": dataset.split, "passes": "+".join(getattr(dataset, "passes", None) or ())
+            or None, "root": str(dataset.root), "pairs": pairs,
+            "date": stamp, "machine": machine, "methods": {mid: r.to_dict() for mid, r in results.items()}}
+
+
+def markdown_report(dataset: Any, results: Mapping[str, EvalResult], *, pairs: int, per_sequence: bool = False,
+                    by_magnitude: bool = False, stamp: str = "", machine: str = "") -> str:
+    """The run's tables as Markdown, with a caption saying when and where (s/pair only means something with the
+    machine beside it)."""
+    text = markdown_table(results, per_sequence=per_sequence)
+    if by_magnitude:
+        text += "\n" + markdown_rows(*magnitude_rows(results))
+    return text + f"\n{dataset_label(dataset)}, {pairs} pairs; measured {stamp} on {machine}.\n"
+
+
+def dataset_label(dataset: Any) -> str:
+    """``sintel training final``, ``folder``: the dataset and its split as a caption names them."""
+    split = split_name(dataset) if not isinstance(dataset, Mapping) else str(dataset.get("split", ""))
+    name = dataset["dataset"] if isinstance(dataset, Mapping) else dataset.name
+    return f"{name} {split}".strip() if split not in ("", "all") else name

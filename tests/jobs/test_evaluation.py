@@ -1,4 +1,4 @@
-"""flowcli.evaluate: fake trees in every official layout, built from crops of the real pairs, scored by oracle
+"""flowcli.jobs.evaluation: fake trees in every official layout, built from crops of the real pairs, scored by oracle
 estimators whose errors are known, so that pair counts, pairing, masks and every metric can be checked against
 numbers computed here by hand."""
 from __future__ import annotations
@@ -6,168 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from flowcli.data.datasets import open_dataset
-from flowcli.evaluate import EvalResult, compare, evaluate, markdown_table, method_name, table_rows
-from flowcli.io import read_flow, read_image, write_flow
-from tests.conftest import put_flow, write_image
-
-H, W = 40, 56  # crops: distinct enough to tell pairs apart, cheap to write and read
+from flowcli.jobs.evaluation import EvalResult, compare, evaluate, markdown_table, method_name, table_rows
+from flowcli.io import read_flow
+from tests.support import BUILDERS, CROP_H, CROP_W, build_folder, build_kitti, build_middlebury, build_sintel, crop, entry, load_real, put_flow, write_image
 
 
 # ---------------------------------------------------------------------------------------------- fake trees
-
-
-
-
-def load_real(real_dir: Path) -> dict:
-    """folder name -> (img1, img2, flow, valid) of each real pair."""
-    out = {}
-    for sub in sorted(p for p in Path(real_dir).iterdir() if p.is_dir()):
-        gt = next(sub / g for g in ("gt.flo", "gt_flow_kitti.png") if (sub / g).exists())
-        out[sub.name] = (read_image(next(sub.glob("img1.*"))), read_image(next(sub.glob("img2.*"))), *read_flow(gt))
-    return out
-
-
-def crop(real: dict, key: str, y: int, x: int, h: int = H, w: int = W):
-    """(img1, img2, flow, valid) of a real pair cropped at (y, x); flow zeroed where not valid."""
-    a, b, f, v = real[key]
-    c = (slice(y, y + h), slice(x, x + w))
-    flow = np.ascontiguousarray(f[c])
-    valid = np.ascontiguousarray(v[c])
-    flow[~valid] = 0.0
-    return np.ascontiguousarray(a[c]), np.ascontiguousarray(b[c]), flow, valid
-
-
-def entry(img1, img2, gt, valid, occ=None, sequence=""):
-    return {"img1": img1, "img2": img2, "gt": gt, "valid": valid, "occ": occ, "sequence": sequence}
-
-
-def build_sintel(root: Path, real: dict, split: str = "training"):
-    """Two scenes (3 and 2 frames), both passes, flow + occlusions (top rows) + invalid (left columns)."""
-    expected = {}
-    for s_idx, (scene, nframes) in enumerate((("alley_1", 3), ("bamboo_2", 2))):
-        gts = [crop(real, "sintel_clean_alley_1_0001", 100 + 60 * s_idx + 9 * i, 300 + 13 * i)[2:]
-               for i in range(1, nframes)]
-        for pas in ("clean", "final"):
-            key = f"sintel_{pas}_alley_1_0001"
-            imgs = [crop(real, key, 30 + 80 * s_idx + 11 * i, 40 + 17 * i)[i % 2] for i in range(nframes)]
-            for i, img in enumerate(imgs, start=1):
-                write_image(root / split / pas / scene / f"frame_{i:04d}.png", img)
-            for i in range(1, nframes):
-                gt, _ = gts[i - 1]
-                occ = np.zeros((H, W), bool)
-                occ[: 6 + 2 * i] = True
-                valid = np.ones((H, W), bool)
-                valid[:, : 3 + i] = False
-                expected[f"{pas}/{scene}/frame_{i:04d}"] = entry(imgs[i - 1], imgs[i], gt, valid, occ, scene)
-        if split == "training":
-            for i in range(1, nframes):
-                gt, _ = gts[i - 1]
-                e = expected[f"clean/{scene}/frame_{i:04d}"]
-                put_flow(root / "training" / "flow" / scene / f"frame_{i:04d}.flo", gt)
-                write_image(root / "training" / "occlusions" / scene / f"frame_{i:04d}.png",
-                            np.repeat((e["occ"] * 255).astype(np.uint8)[..., None], 3, axis=2))
-                write_image(root / "training" / "invalid" / scene / f"frame_{i:04d}.png",
-                            np.repeat((~e["valid"] * 255).astype(np.uint8)[..., None], 3, axis=2))
-    return root, expected, {}
-
-
-def build_kitti(root: Path, real: dict, image_dir: str, split: str = "training"):
-    """Three pairs; sparse ground truth from the real KITTI pair; flow_noc drops the top rows (= occluded)."""
-    expected = {}
-    for i in range(3):
-        img1, img2, flow, valid = crop(real, "kitti15_000000", 240 + 20 * i, 200 + 150 * i)
-        assert valid.sum() > 100  # the crop must hold some of KITTI's sparse ground truth
-        name = f"{i:06d}_10"
-        write_image(root / split / image_dir / f"{name}.png", img1)
-        write_image(root / split / image_dir / f"{i:06d}_11.png", img2)
-        noc = valid.copy()
-        noc[: 5 + 3 * i] = False
-        if split == "training":
-            put_flow(root / "training" / "flow_occ" / f"{name}.png", flow, valid)
-            put_flow(root / "training" / "flow_noc" / f"{name}.png", flow, noc)
-        expected[name] = entry(img1, img2, flow, valid, valid & ~noc)
-    return root, expected, {}
-
-
-def build_chairs(root: Path, real: dict):
-    """Three pairs with split labels 1 2 1: the train split holds the first and the third."""
-    expected = {}
-    for i in range(3):
-        img1, img2, flow, valid = crop(real, f"chairs_flownet2_000000{i}", 50 + 30 * i, 60 + 40 * i)
-        stem = f"{i + 1:05d}"
-        write_image(root / "data" / f"{stem}_img1.ppm", img1)
-        write_image(root / "data" / f"{stem}_img2.ppm", img2)
-        put_flow(root / "data" / f"{stem}_flow.flo", flow)
-        if i != 1:
-            expected[stem] = entry(img1, img2, flow, valid)
-    (root / "FlyingChairs_train_val.txt").write_text("1\n2\n1\n")
-    return root, expected, {"split": "train"}
-
-
-def build_middlebury(root: Path, real: dict):
-    expected = {}
-    for i, scene in enumerate(("Hydrangea", "RubberWhale")):
-        img1, img2, flow, valid = crop(real, "middlebury_RubberWhale", 20 + 100 * i, 30 + 200 * i)
-        write_image(root / "other-data" / scene / "frame10.png", img1)
-        write_image(root / "other-data" / scene / "frame11.png", img2)
-        put_flow(root / "other-gt-flow" / scene / "flow10.flo", flow, valid)
-        expected[scene] = entry(img1, img2, flow, valid, sequence=scene)
-    return root, expected, {}
-
-
-def build_things(root: Path, real: dict):
-    """One sequence (frames 6, 7, 8), both passes, left camera, PFM ground truth."""
-    expected = {}
-    seq = "TRAIN/A/0000"
-    gts = [crop(real, "chairs_flownet2_0000001", 100 + 20 * k, 100 + 30 * k)[2] for k in range(2)]
-    for pas in ("clean", "final"):
-        imgs = [crop(real, f"sintel_{pas}_alley_1_0001", 200 + 10 * k, 500 + 20 * k)[k % 2] for k in range(3)]
-        for k, img in enumerate(imgs):
-            write_image(root / f"frames_{pas}pass" / seq / "left" / f"{6 + k:04d}.png", img)
-        for k in range(2):
-            expected[f"{pas}/{seq}/left/{6 + k:04d}"] = entry(imgs[k], imgs[k + 1], gts[k], np.ones((H, W), bool),
-                                                               sequence=seq)
-    for k in range(2):
-        put_flow(root / "optical_flow" / seq / "into_future" / "left" / f"OpticalFlowIntoFuture_{6 + k:04d}_L.pfm",
-                 gts[k])
-    return root, expected, {}
-
-
-def build_folder(root: Path, real: dict, names=("chairs_a", "chairs_b", "kitti15_x"), h: int = H, w: int = W):
-    """One subfolder per pair (two .flo, one KITTI PNG with sparse ground truth)."""
-    expected = {}
-    sources = {"chairs_a": ("chairs_flownet2_0000000", 10, 10), "chairs_b": ("chairs_flownet2_0000002", 90, 200),
-               "kitti15_x": ("kitti15_000000", 250, 400), "sintel_clean_a": ("sintel_clean_alley_1_0001", 50, 50),
-               "sintel_final_a": ("sintel_final_alley_1_0001", 50, 50)}
-    for name in names:
-        key, y, x = sources[name]
-        img1, img2, flow, valid = crop(real, key, y, x, h, w)
-        write_image(root / name / "img1.png", img1)
-        write_image(root / name / "img2.png", img2)
-        if key.startswith("kitti"):
-            put_flow(root / name / "gt_flow_kitti.png", flow, valid)
-        else:
-            put_flow(root / name / "gt.flo", flow, valid)
-        expected[name] = entry(img1, img2, flow, valid, sequence=name.split("_")[0] if "sintel" not in name
-                               else "_".join(name.split("_")[:2]))
-    return root, expected, {}
-
-
-BUILDERS = {
-    "sintel": build_sintel,
-    "kitti2012": lambda root, real: build_kitti(root, real, "colored_0"),
-    "kitti2015": lambda root, real: build_kitti(root, real, "image_2"),
-    "chairs": build_chairs,
-    "middlebury": build_middlebury,
-    "things": build_things,
-    "folder": build_folder,
-}
 
 
 @pytest.fixture(scope="module")
@@ -321,13 +170,13 @@ def test_fl_all_on_designed_ground_truth(tmp_path, real):
     """Ground truth of 0 px on the left half and 150 px on the right, prediction = gt + (3, 4): EPE 5 everywhere,
     AEE exactly 5; outliers where 5 > 0.05 |gt|, i.e. the left half only: Fl-all = 0.5; no pixel within 5 px."""
     img1, img2, _, _ = crop(real, "chairs_flownet2_0000000", 0, 0)
-    gt = np.zeros((H, W, 2), np.float32)
-    gt[:, W // 2:, 0] = 150.0
+    gt = np.zeros((CROP_H, CROP_W, 2), np.float32)
+    gt[:, CROP_W // 2:, 0] = 150.0
     write_image(tmp_path / "p" / "img1.png", img1)
     write_image(tmp_path / "p" / "img2.png", img2)
     put_flow(tmp_path / "p" / "gt.flo", gt)
     ds = open_dataset("folder", tmp_path)
-    expected = {"p": entry(img1, img2, gt, np.ones((H, W), bool))}
+    expected = {"p": entry(img1, img2, gt, np.ones((CROP_H, CROP_W), bool))}
     s = evaluate(ds, Oracle(expected, {"p": (3.0, 4.0)})).summary
     assert s["aee"] == 5.0  # 150 + 3 - 150 is exact in float32
     assert s["fl_all"] == 0.5
@@ -409,11 +258,11 @@ def test_bad_estimator_output(tmp_path, real):
 
     class NaNs:
         def estimate_batch(self, pairs, batch_size=1):
-            return [np.full((H, W, 2), np.nan, np.float32) for _ in pairs]
+            return [np.full((CROP_H, CROP_W, 2), np.nan, np.float32) for _ in pairs]
 
     class Small:
         def estimate_batch(self, pairs, batch_size=1):
-            return [np.zeros((H // 2, W // 2, 2), np.float32) for _ in pairs]
+            return [np.zeros((CROP_H // 2, CROP_W // 2, 2), np.float32) for _ in pairs]
 
     with pytest.raises(RuntimeError, match="non-finite flow for chairs_a"):
         evaluate(ds, NaNs())

@@ -1,0 +1,105 @@
+"""``flowcli dir FRAMES -o OUTDIR``: flow for every consecutive pair of a folder (or the pairs of a file)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from flowcli.cli.app import pass_app, rate_text
+from flowcli.cli.options import check_output_folder, flow_options, input_file, make_estimator
+from flowcli.jobs.folder import FORMATS
+
+MAX_FAILURE_LINES = 20  # beyond that, a broken run would bury the summary
+
+
+def _shard_option(ctx, param, value):
+    from flowcli.frames import parse_shard
+
+    try:
+        return None if value is None else parse_shard(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+@click.command("dir", short_help="Flow for every consecutive pair in a folder.")
+@click.argument("frames", type=click.Path(exists=True, file_okay=False), required=False)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(dir_okay=True), metavar="OUTDIR",
+              help="Folder for the flow files (created if needed).")
+@click.option("--pairs", "pairs_file", type=input_file(), default=None, metavar="FILE",
+              help="Pairs to compute, one 'IMG1 IMG2' per line (relative to FRAMES if given, else to FILE's "
+                   "folder) instead of FRAMES' consecutive frames.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="flo", show_default=True,
+              help="Flow file format (png = KITTI 16-bit).")
+@click.option("--viz-dir", type=click.Path(), default=None, metavar="DIR", help="Also write color PNGs here.")
+@click.option("--max-flow", type=click.FloatRange(min=0, min_open=True), default=None, metavar="PX",
+              help="Magnitude of full saturation in --viz-dir pictures (default: per pair).")
+@click.option("--resume", is_flag=True, help="Skip pairs whose output exists and reads back.")
+@click.option("--shard", callback=_shard_option, default=None, metavar="I/N",
+              help="Do only pairs with index % N == I (0-based), e.g. one shard per process or GPU.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pairs per network call.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@flow_options
+@pass_app
+def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], fmt: str, viz_dir: Optional[str],
+            max_flow: Optional[float], resume: bool, shard, batch_size: int, as_json: bool, flow) -> None:
+    """Compute flow between consecutive frames of FRAMES (natural order: frame2 before frame10).
+
+    The output for the pair (frame_0001.png, frame_0002.png) is OUTDIR/frame_0001.flo. A frame that cannot be
+    read is reported and the pairs that need it are skipped; the exit status is 1 if any pair failed.
+    """
+    from flowcli.errors import InputError
+    from flowcli.jobs.folder import FolderResult, pending, plan_folder
+
+    if not frames and not pairs_file:
+        raise click.UsageError("give a FRAMES folder or --pairs FILE")
+    try:
+        items = plan_folder(frames, outdir=outdir, pairs_file=pairs_file, fmt=fmt, viz_dir=viz_dir, shard_spec=shard)
+    except InputError as exc:
+        hint = "'--pairs'" if pairs_file and exc.path == str(pairs_file) else "'FRAMES'"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    check_output_folder(outdir, create=True)
+    if viz_dir:
+        check_output_folder(viz_dir, create=True)
+    todo = pending(items) if resume else items
+    skipped = len(items) - len(todo)
+    if skipped:
+        app.info(f"resume: {skipped} of {len(items)} pairs already done")
+    result = FolderResult()
+    if todo:
+        _run(app, make_estimator(app, flow), todo, batch_size, max_flow, result)
+    summary = {"pairs": len(items), "written": len(result.written), "skipped": skipped,
+               "failed": len(result.failures), "output": outdir, "seconds": round(result.seconds, 3),
+               "failures": [{"frame1": str(it.frame1), "frame2": str(it.frame2), "error": msg}
+                            for it, msg in sorted(result.failures.values(), key=lambda f: f[0].index)]}
+    if shard:
+        summary["shard"] = f"{shard[0]}/{shard[1]}"
+    if as_json:
+        app.json(summary)
+    app.info(f"{len(result.written)} of {len(items)} pairs written to {outdir} ({skipped} already done) in "
+             f"{result.seconds:.1f} s ({rate_text(len(result.written), result.seconds)})")
+    if result.failures:
+        app.abort(f"{len(result.failures)} of {len(items)} pairs failed")
+
+
+def _run(app, est, todo, batch_size: int, max_flow: Optional[float], result) -> None:
+    """The job with a progress bar and a line per failure; an interrupt says what is done and how to finish."""
+    from flowcli.jobs.folder import run_folder
+
+    def failed(item, message: str) -> None:
+        n = len(result.failures)
+        if n <= MAX_FAILURE_LINES:
+            app.failed(f"{Path(item.frame1).name} -> {Path(item.frame2).name}: {message}")
+        elif n == MAX_FAILURE_LINES + 1:
+            app.failed("... (further failures are only counted)")
+
+    with app.progress() as bar:
+        task = bar.add_task("pairs", total=len(todo))
+        try:
+            run_folder(est, todo, batch_size=batch_size, max_flow=max_flow, on_failure=failed, result=result,
+                       on_advance=lambda n: bar.advance(task, n))
+        except KeyboardInterrupt as exc:
+            exc.message = (f"interrupted after {len(result.written)} of {len(todo)} pairs; the outputs written are "
+                           f"complete, rerun with --resume to finish")
+            raise

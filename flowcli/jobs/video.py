@@ -1,0 +1,184 @@
+"""The video job behind ``flowcli video``: flow between consecutive frames of a clip, streamed.
+
+Three stages overlap: ffmpeg decodes in a background thread (a few frames ahead), the network runs in batches (the
+recipe's CPU part in worker threads on a GPU, :mod:`flowcli.streaming`), and a writer thread colors, encodes and saves.
+Queues between them are bounded, so memory stays flat on long clips. The color video uses one normalization for the
+whole clip (``max_flow``, or a percentile of the magnitude from a first pass over a sample of pairs), so colors mean
+the same speed in every frame.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from flowcli.threads import Worker
+from flowcli.videoio import VideoWriter, open_video
+
+__all__ = ["DEFAULT_FPS", "VideoJob", "VideoResult", "expected_pairs", "run_video"]
+
+DEFAULT_FPS = 25.0  # when the clip does not say
+SAMPLE_PAIRS = 16  # pairs the first (normalization) pass looks at
+KEEP_BYTES = 256 * 2 ** 20  # a first pass that saw every pair keeps up to this much flow for the main pass
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """What to compute: the clip and its frame selection, and what to write (a color video and/or flow files)."""
+
+    clip: str
+    viz: Optional[str] = None
+    side_by_side: bool = False
+    flo_dir: Optional[str] = None
+    fmt: str = "flo"
+    start: int = 0
+    every: int = 1
+    frames: Optional[int] = None
+    resize: Optional[int] = None
+    max_flow: Optional[float] = None
+    percentile: float = 99.0
+    batch_size: int = 4
+
+    @property
+    def selection(self) -> dict:
+        return dict(start=self.start, every=self.every, frames=self.frames, resize=self.resize)
+
+
+@dataclass
+class VideoResult:
+    """What a run did: the clip's size and rates, the pairs written, the normalization and flow statistics."""
+
+    width: int
+    height: int
+    source_fps: float
+    fps: float
+    pairs: int = 0
+    seconds: float = 0.0
+    first_pass_seconds: float = 0.0
+    max_flow: Optional[float] = None
+    mean_px: float = 0.0
+    max_px: float = 0.0
+
+
+def expected_pairs(frame_estimate: int, start: int, every: int, max_frames: Optional[int]) -> int:
+    """Pairs the selection should give, from the header's frame count (0 when unknown)."""
+    if not frame_estimate:
+        return max(0, max_frames - 1) if max_frames else 0
+    kept = max(0, -(-(frame_estimate - start) // every))
+    if max_frames:
+        kept = min(kept, max_frames)
+    return max(0, kept - 1)
+
+
+def _first_pass(estimator, job: VideoJob, expected: int):
+    """The clip's normalization: a magnitude percentile over a sample of pairs (and, for a short clip, its flows)."""
+    from flowcli.streaming import flow_percentile
+
+    stride = max(1, -(-expected // SAMPLE_PAIRS)) if expected else 1
+    first = open_video(job.clip, **job.selection)
+    try:
+        result = flow_percentile(estimator, first.frames, percentile=job.percentile, stride=stride,
+                                 batch_size=job.batch_size, keep_bytes=KEEP_BYTES)
+    finally:
+        first.close()
+    return (result.value if result.value > 0 else 1.0), result
+
+
+class _Emitter:
+    """The writer thread's work: color, encode, save, and the flow statistics."""
+
+    def __init__(self, job: VideoJob, writer: Optional[VideoWriter], norm: Optional[float], digits: int) -> None:
+        self.job, self.writer, self.norm, self.digits = job, writer, norm, digits
+        self.pairs, self.mag_sum, self.mag_max, self.pixels = 0, 0.0, 0.0, 0
+
+    def __call__(self, pair) -> None:
+        from flowcli.io import write_flow
+
+        flow = pair.flow
+        if not np.isfinite(flow).all():
+            raise RuntimeError(f"the network returned non-finite flow for pair {pair.index} (broken weights?)")
+        mag = np.hypot(flow[..., 0], flow[..., 1])
+        self.mag_sum, self.pixels = self.mag_sum + float(mag.sum()), self.pixels + mag.size
+        self.mag_max = max(self.mag_max, float(mag.max()))
+        if self.writer is not None:
+            from flowcli.viz import flow_to_color
+
+            color = flow_to_color(flow, max_flow=self.norm)
+            self.writer.write(np.concatenate([pair.frame1, color], axis=1) if self.job.side_by_side else color)
+        if self.job.flo_dir is not None:
+            write_flow(Path(self.job.flo_dir) / f"{pair.index:0{self.digits}d}.{self.job.fmt}", flow)
+        self.pairs += 1
+
+
+def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], None]] = None,
+              on_advance: Optional[Callable[[int], None]] = None,
+              on_note: Optional[Callable[[str], None]] = None,
+              on_warning: Optional[Callable[[str], None]] = None) -> VideoResult:
+    """Run ``job``. ``on_start(expected_pairs)`` (0 when the header does not say), ``on_advance(n)`` as pairs are
+    computed, ``on_note(text)`` for details (the normalization), ``on_warning(text)`` for what the user should know
+    (an unknown frame rate). Raises ValueError for an unreadable
+    clip or one with fewer than 2 selected frames; nothing is left behind on any error or interrupt (the video file
+    appears only when complete)."""
+    note = on_note or (lambda text: None)
+    stream = open_video(job.clip, **job.selection)  # fails early on an unreadable clip
+    info = stream.info
+    fps = info.fps / job.every if info.fps > 0 else 0.0
+    if job.viz and fps <= 0:
+        (on_warning or note)(f"{job.clip}: frame rate unknown; writing {DEFAULT_FPS:g} fps")
+        fps = DEFAULT_FPS
+    expected = expected_pairs(info.frame_estimate, job.start, job.every, job.frames)
+    result = VideoResult(info.width, info.height, info.fps, fps, max_flow=job.max_flow)
+    t0 = time.perf_counter()
+    cached = None
+    if job.viz and job.max_flow is None:
+        stream.close()  # the first pass reads the clip itself; reopen for the main pass afterwards
+        result.max_flow, first = _first_pass(estimator, job, expected)
+        cached = first.flows  # a short clip: every pair computed already, kept for the main pass
+        note(f"normalization: {job.percentile:g}th percentile of {first.pairs} sampled pairs = {result.max_flow:.2f} px"
+             + (" (flows kept for the main pass)" if cached is not None else ""))
+        stream = open_video(job.clip, **job.selection)
+    result.first_pass_seconds = time.perf_counter() - t0
+    _main_pass(estimator, job, stream, cached, result, expected, on_start, on_advance)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: int, on_start, on_advance) -> None:
+    from flowcli.streaming import replay_flow, stream_flow
+
+    writer = VideoWriter(job.viz, result.fps) if job.viz else None
+    emit = _Emitter(job, writer, result.max_flow, max(6, len(str(expected))))
+    worker = Worker(maxsize=2 * job.batch_size, name="encode")
+    try:
+        if on_start:
+            on_start(expected)
+        pairs = (replay_flow(stream.frames, cached) if cached is not None
+                 else stream_flow(estimator, stream.frames, batch_size=job.batch_size))
+        for pair in pairs:
+            worker.submit(emit, pair)
+            if on_advance:
+                on_advance(1)
+        worker.close()
+        if emit.pairs == 0:
+            raise ValueError(f"{job.clip}: fewer than 2 frames{_selection_text(job)}; no pair to compute")
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        worker.abort()
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        stream.close()
+    result.pairs, result.max_px = emit.pairs, emit.mag_max
+    result.mean_px = emit.mag_sum / emit.pixels if emit.pixels else 0.0
+
+
+def _selection_text(job: VideoJob) -> str:
+    parts = [f"--start {job.start}" if job.start else "", f"--every {job.every}" if job.every > 1 else "",
+             f"--frames {job.frames}" if job.frames else ""]
+    parts = [p for p in parts if p]
+    return f" (after {' '.join(parts)})" if parts else ""
