@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA checks and figures for a session that has a GPU (device tool): CUDA tests, then `flowcli bench`.
+# The CUDA checks and figures on a machine with a GPU: the CUDA tests, then `flowcli bench` (JSON into OUT_DIR).
 #   bash benchmarks/bench_gpu.sh [OUT_DIR]
 set -euo pipefail
 out=${1:-.}

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Training on a lent GPU (the device tool), in one call: the recipe for SECONDS of wall time from INIT (default: the
-# bundled weights, as the config says), then the weights come back in OUT_DIR.
+# Training on a GPU machine in one call: the recipe for SECONDS of wall time from INIT (default: the bundled weights,
+# as the config says), then the weights land in OUT_DIR.
 #   bash benchmarks/train_gpu.sh OUT_DIR SECONDS [INIT]
-# From a session with a GPU, e.g.:  run(command="bash benchmarks/train_gpu.sh $OUT 420", timeout_s=560)
-# then, here: evaluate OUT/averaged.pt (benchmarks/eval_snapshots.py takes run states; `flowcli eval --weights`
-# takes this file) and bundle it if it measures better; a CPU run continues from it with `--set init=...`.
+# Then evaluate OUT/averaged.pt (tools/eval_snapshots.py takes run states; `flowcli eval --weights` takes this file)
+# and bundle it if it measures better; a CPU run continues from it with `--set init=...`.
 #
 # Why a script: the device image has torch, numpy, OpenCV, click, rich and scikit-image but no network, so the
 # package cannot be pip-installed there; it runs from the working tree. One rendering worker (the CPU recipe) would

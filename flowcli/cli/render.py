@@ -44,11 +44,11 @@ def write_text(path: str, text: str) -> None:
 
 def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude: bool, submission_dir) -> None:
     """The evaluation's tables on the console (the metrics, and with ``by_magnitude`` the AEE per band of motion)."""
-    from flowcli.jobs.evaluation import magnitude_rows, split_name, table_rows
+    from flowcli.jobs.evaluation import dataset_label, magnitude_rows, table_rows
 
     if any(r.scored for r in results.values()) and not app.quiet:
         rule = "AEE over all pixels" if ds.metric_kind == "sintel" else "AEE = mean of per-image AEEs"
-        name = f"{ds.name} {split_name(ds)}".strip()
+        name = dataset_label(ds)
         print_table(app, *table_rows(results, per_sequence=per_sequence),
                     f"{name}, {n} pairs ({rule}; accuracies and Fl-all over all pixels)", group_size=len(results))
         if by_magnitude:
