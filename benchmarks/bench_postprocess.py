@@ -9,7 +9,7 @@ its defaults; median of ``--repeats`` runs, OpenCV limited to ``--threads`` thre
 Then, for each pair folder of ../shared/data/real (if present), the average end-point error of OpenCV
 DIS (medium preset, on grayscale) before and after ``variational_refine``, and of the fusion of the
 candidates [DIS, DIS on half-size frames upsampled]. ``--variants`` adds fusion settings other than the
-defaults (census pattern, sampling, aggregation box, vote). ../shared/data/val is never read (held out).
+defaults (census pattern, aggregation box, vote). ../shared/data/val is never read (held out).
 """
 from __future__ import annotations
 
@@ -95,8 +95,6 @@ def timings(repeats: int) -> None:
         ("census_transform, both frames (7x7)",
          lambda: (census_transform(g1, window=7, stride=1), census_transform(g2, window=7, stride=1))),
         ("fuse_candidates, 3 candidates (defaults)", lambda: fuse_candidates(img1, img2, candidates)),
-        ("fuse_candidates, 3 candidates, nearest",
-         lambda: fuse_candidates(img1, img2, candidates, sampling="nearest")),
         ("variational_refine (defaults)", lambda: variational_refine(img1, img2, candidates[0])),
         ("variational_refine, octaves=1, 5 fixed-point its",
          lambda: variational_refine(img1, img2, candidates[0], octaves=1, fixed_point_iterations=5)),
@@ -114,7 +112,6 @@ def accuracy(variants: bool) -> None:
     configs = {"fused": {}}
     if variants:
         configs.update({
-            "nearest": {"sampling": "nearest"},
             "7x7 full": {"window": 7, "stride": 1},
             "agg 5": {"aggregate": 5},
             "agg 21": {"aggregate": 21},

@@ -11,28 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from flowcli.data.synthetic import LARGE_MOTION_TARGET
-from flowcli.metrics import MAGNITUDE_BINS, magnitude_bin_labels
+from flowcli.metrics import magnitude_bin_labels
 from flowcli.train import load_config
-from flowcli.train.data import TrainSource
-
-
-def stage_histogram(config, stage_index: int, samples: int, first: int = 0) -> tuple[np.ndarray, float, float]:
-    """(share of pixels per band, mean magnitude, seconds per sample) over ``samples`` training samples."""
-    stage = config.stages[stage_index]
-    crop = tuple(stage.crop or config.crop)
-    source = TrainSource(config)
-    counts = np.zeros(len(MAGNITUDE_BINS) - 1)
-    total, n = 0.0, 0
-    t0 = time.perf_counter()
-    for i in range(first, first + samples):
-        s = source.sample(i, crop, stage)
-        mag = np.hypot(s["flow"][..., 0], s["flow"][..., 1])[s["valid"]]
-        counts += np.histogram(mag, bins=MAGNITUDE_BINS)[0]
-        total, n = total + float(mag.sum()), n + mag.size
-    return counts / max(n, 1), total / max(n, 1), (time.perf_counter() - t0) / samples
+from flowcli.train.data import motion_histogram
 
 
 def main() -> None:
@@ -43,7 +25,9 @@ def main() -> None:
     args = p.parse_args()
     cfg = load_config(args.config)
     index = args.stage % len(cfg.stages)
-    shares, mean, sec = stage_histogram(cfg, index, args.samples)
+    t0 = time.perf_counter()
+    shares, mean = motion_histogram(cfg, cfg.stages[index], args.samples)
+    sec = (time.perf_counter() - t0) / args.samples
     print(f"stage {index} of {args.config}: {args.samples} samples, mean |flow| {mean:.1f} px, "
           f"{sec:.3f} s per sample")
     print(f"{'band (px)':>10} {'samples':>8} {'target':>8}")

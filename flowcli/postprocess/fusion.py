@@ -36,7 +36,6 @@ CENSUS_STRIDE = 2
 AGGREGATE = 15
 VOTE = 7
 
-SAMPLINGS = ("bilinear", "nearest")
 
 _HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
 # Set bits of every byte value, for numpy versions without np.bitwise_count.
@@ -182,7 +181,7 @@ def _pick(mask255: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def fuse_candidates(img1: np.ndarray, img2: np.ndarray, candidates: Sequence[np.ndarray], *,
                     window: int = CENSUS_WINDOW, stride: int = CENSUS_STRIDE, aggregate: int = AGGREGATE,
-                    vote: int = VOTE, sampling: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:
+                    vote: int = VOTE) -> tuple[np.ndarray, np.ndarray]:
     """Pick per pixel the candidate flow whose census matching cost is lowest.
 
     ``img1``, ``img2``: HxWx3 uint8 RGB frames (anything :func:`flowcli.io.as_rgb8` accepts, e.g.
@@ -190,23 +189,48 @@ def fuse_candidates(img1: np.ndarray, img2: np.ndarray, candidates: Sequence[np.
     frame 2, most preferred first: on equal cost the earlier candidate wins, so the caller puts
     its most trusted flow (the full-resolution network flow) first.
 
-    For each candidate, frame 2 is sampled at x + candidate(x) (``sampling="bilinear"``: frame 2
-    is warped bilinearly and its census taken; ``"nearest"``: frame 2's census, computed once, is
-    looked up at the rounded target: blind to sub-pixel differences, and no faster), compared with
-    frame 1's census (``window``, ``stride``: :func:`census_transform`) and summed over an
-    ``aggregate`` x ``aggregate`` box (1 = per pixel). A candidate whose target lies outside
-    frame 2 (or is not finite) counts as a full mismatch in the box sums and can never win that
-    pixel, unless every candidate points outside it: then the first candidate is kept. Finally a
-    ``vote`` x ``vote`` majority vote over the choice map (0 or 1 = off) removes isolated
-    choices; it never moves a pixel onto a candidate that points outside there.
+    For each candidate, frame 2 is warped bilinearly to x + candidate(x) and its census taken (a
+    lookup of frame 2's census at the rounded target measured worse: it cannot tell candidates
+    apart by less than a pixel), compared with frame 1's census (``window``, ``stride``:
+    :func:`census_transform`) and summed over an ``aggregate`` x ``aggregate`` box (1 = per pixel).
+    A candidate whose target lies outside frame 2 (or is not finite) counts as a full mismatch in
+    the box sums and can never win that pixel, unless every candidate points outside it: then the
+    first candidate is kept. Finally a ``vote`` x ``vote`` majority vote over the choice map (0 or
+    1 = off) removes isolated choices; it never moves a pixel onto a candidate that points outside
+    there.
 
     Returns ``(flow, choice)``: the fused HxWx2 float32 flow and the HxW uint8 index of the
     candidate taken at each pixel.
     """
     import cv2
 
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    g1, g2, cands = _checked(img1, img2, candidates, aggregate, vote)
+    nbits = len(census_offsets(window, stride))
+    c1 = census_transform(g1, window=window, stride=stride)
+    # The per-pixel selections below use OpenCV's compare/bitwise ops on 0/255 masks: several times
+    # faster than numpy's masked assignments, whose branches the random masks defeat.
+    best, choice, insides = None, np.zeros(g1.shape, np.uint8), []
+    for k, cand in enumerate(cands):
+        warped, inside = warp_image(g2, cand)
+        cost = _box_cost(census_cost(c1, census_transform(warped, window=window, stride=stride)), inside, nbits,
+                         aggregate)
+        if best is None:
+            best = cost
+        else:
+            better = cv2.compare(cost, best, cv2.CMP_LT)  # strict: on a tie the earlier candidate stays
+            choice = _pick(better, np.full_like(choice, k), choice)
+            best = cv2.min(best, cost)
+        insides.append(inside)
+    if vote > 1 and len(cands) > 1:
+        choice = _majority_vote(choice, insides, vote)
+    flow = cands[0].copy()
+    for k in range(1, len(cands)):
+        flow = cv2.copyTo(cands[k], (choice == k).view(np.uint8), flow)
+    return flow, choice
+
+
+def _checked(img1, img2, candidates, aggregate, vote):
+    """Gray frames and float32 candidates, checked."""
     for name, value in (("aggregate", aggregate), ("vote", vote)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -223,71 +247,39 @@ def fuse_candidates(img1: np.ndarray, img2: np.ndarray, candidates: Sequence[np.
         raise ValueError("candidates is empty: give at least one flow")
     if len(cands) > 255:
         raise ValueError(f"at most 255 candidates fit the uint8 choice map, got {len(cands)}")
+    return g1, g2, cands
 
-    nbits = len(census_offsets(window, stride))
-    c1 = census_transform(g1, window=window, stride=stride)
-    if sampling == "nearest":
-        c2 = census_transform(g2, window=window, stride=stride)
-        h, w = g1.shape
-        flat2 = c2.reshape(h * w, -1)
-        col = np.arange(w, dtype=np.float32)[None, :]
-        row = np.arange(h, dtype=np.float32)[:, None]
 
-    # The per-pixel selections below use OpenCV's compare/bitwise ops on 0/255 masks: several times
-    # faster than numpy's masked assignments, whose branches the random masks defeat.
-    best = None
-    choice = np.zeros(g1.shape, np.uint8)
-    insides = []
-    for k, cand in enumerate(cands):
-        if sampling == "bilinear":
-            warped, inside = warp_image(g2, cand)
-            c2k = census_transform(warped, window=window, stride=stride)
+def _box_cost(cost: np.ndarray, inside: np.ndarray, nbits: int, aggregate: int) -> np.ndarray:
+    """A candidate's census cost summed over the box, pixels pointing outside barred."""
+    import cv2
+
+    outside = (~inside).astype(np.float32)
+    # Outside pixels count as a full mismatch in their neighbours' sums (a census cost is at most nbits), then are
+    # barred outright by a huge cost; all-outside pixels then tie, and ties keep the first candidate.
+    cost = cv2.max(cost.astype(np.float32), outside * np.float32(nbits))
+    if aggregate > 1:
+        # Box sums of small integers are exact in float32, so equal candidates tie exactly.
+        cost = cv2.boxFilter(cost, -1, (aggregate, aggregate), normalize=False, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.scaleAdd(outside, _BARRED, cost)
+
+
+def _majority_vote(choice: np.ndarray, insides: list, vote: int) -> np.ndarray:
+    """Each pixel takes the candidate most pixels of its vote box chose (the earlier one on ties), unless that one
+    points outside there: then the raw choice stays."""
+    import cv2
+
+    voted, most = np.zeros_like(choice), None
+    for k in range(len(insides)):
+        count = cv2.boxFilter((choice == k).view(np.uint8), cv2.CV_16U, (vote, vote), normalize=False,
+                              borderType=cv2.BORDER_REFLECT_101)
+        if most is None:
+            most = count
         else:
-            inside = _inside(cand)
-            safe = np.where(inside[:, :, None], cand, 0.0)  # NaN cannot be rounded to an index
-            ix = np.clip(np.rint(col + safe[:, :, 0]), 0, w - 1).astype(np.intp)
-            iy = np.clip(np.rint(row + safe[:, :, 1]), 0, h - 1).astype(np.intp)
-            c2k = flat2[iy * w + ix].reshape(c1.shape)
-        outside = (~inside).astype(np.float32)
-        cost = census_cost(c1, c2k).astype(np.float32)
-        # Outside pixels count as a full mismatch in their neighbours' sums (a census cost is at most
-        # nbits), then are barred outright by a huge cost; all-outside pixels then tie, and ties keep
-        # the first candidate.
-        cost = cv2.max(cost, outside * np.float32(nbits))
-        if aggregate > 1:
-            # Box sums of small integers are exact in float32, so equal candidates tie exactly.
-            cost = cv2.boxFilter(cost, -1, (aggregate, aggregate), normalize=False,
-                                 borderType=cv2.BORDER_REFLECT_101)
-        cost = cv2.scaleAdd(outside, _BARRED, cost)
-        if best is None:
-            best = cost
-        else:
-            better = cv2.compare(cost, best, cv2.CMP_LT)  # strict: on a tie the earlier candidate stays
-            choice = _pick(better, np.full_like(choice, k), choice)
-            best = cv2.min(best, cost)
-        insides.append(inside)
-
-    if vote > 1 and len(cands) > 1:
-        # Majority vote: count each candidate's pixels in the vote box; the earlier one wins ties.
-        voted = np.zeros_like(choice)
-        most = None
-        for k in range(len(cands)):
-            count = cv2.boxFilter((choice == k).view(np.uint8), cv2.CV_16U, (vote, vote), normalize=False,
-                                  borderType=cv2.BORDER_REFLECT_101)
-            if most is None:
-                most = count
-            else:
-                more = cv2.compare(count, most, cv2.CMP_GT)
-                voted = _pick(more, np.full_like(voted, k), voted)
-                most = cv2.max(most, count)
-        # Where the vote lands on a candidate pointing outside, keep the raw choice (inside if any
-        # candidate is, the first candidate if none is).
-        ok = np.zeros(choice.shape, bool)
-        for k, inside in enumerate(insides):
-            ok |= (voted == k) & inside
-        choice = _pick(ok.view(np.uint8) * np.uint8(255), voted, choice)
-
-    flow = cands[0].copy()
-    for k in range(1, len(cands)):
-        flow = cv2.copyTo(cands[k], (choice == k).view(np.uint8), flow)
-    return flow, choice
+            more = cv2.compare(count, most, cv2.CMP_GT)
+            voted = _pick(more, np.full_like(voted, k), voted)
+            most = cv2.max(most, count)
+    ok = np.zeros(choice.shape, bool)
+    for k, inside in enumerate(insides):
+        ok |= (voted == k) & inside
+    return _pick(ok.view(np.uint8) * np.uint8(255), voted, choice)

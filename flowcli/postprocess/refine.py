@@ -82,8 +82,6 @@ def variational_refine(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, *, 
 
     Returns a new HxWx2 float32 flow.
     """
-    import cv2
-
     g1 = _gray8(img1, "img1")
     g2 = _gray8(img2, "img2")
     if g1.shape != g2.shape:
@@ -93,20 +91,8 @@ def variational_refine(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, *, 
         bad = int((~np.isfinite(fl).all(axis=2)).sum())
         raise ValueError(f"flow must be finite everywhere, got {bad} pixel(s) with NaN or inf")
     octaves = _check_int("octaves", octaves, 1)
-    sor_iterations = _check_int("sor_iterations", sor_iterations, 1)
-    fixed_point_iterations = _check_int("fixed_point_iterations", fixed_point_iterations, 1)
-    omega = _check_float("omega", omega, positive=True)
-    if not omega < 2.0:
-        raise ValueError(f"omega must be in (0, 2) for SOR to converge, got {omega!r}")
-
-    vr = cv2.VariationalRefinement_create()
-    vr.setAlpha(_check_float("alpha", alpha))
-    vr.setDelta(_check_float("delta", delta))
-    vr.setGamma(_check_float("gamma", gamma))
-    vr.setEpsilon(_check_float("epsilon", epsilon, positive=True))
-    vr.setSorIterations(sor_iterations)
-    vr.setFixedPointIterations(fixed_point_iterations)
-    vr.setOmega(omega)
+    vr = _solver(alpha, delta, gamma, epsilon, sor_iterations, fixed_point_iterations, omega)
+    import cv2
 
     h, w = g1.shape
     current = np.array(fl, dtype=np.float32, copy=True)  # never write into the caller's array
@@ -127,3 +113,21 @@ def variational_refine(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, *, 
         current[:, :, 0] += change[:, :, 0] / sx
         current[:, :, 1] += change[:, :, 1] / sy
     return vr.calc(g1, g2, current)
+
+
+def _solver(alpha, delta, gamma, epsilon, sor_iterations, fixed_point_iterations, omega):
+    """A ``cv2.VariationalRefinement`` with the parameters checked and set."""
+    import cv2
+
+    omega = _check_float("omega", omega, positive=True)
+    if not omega < 2.0:
+        raise ValueError(f"omega must be in (0, 2) for SOR to converge, got {omega!r}")
+    vr = cv2.VariationalRefinement_create()
+    vr.setAlpha(_check_float("alpha", alpha))
+    vr.setDelta(_check_float("delta", delta))
+    vr.setGamma(_check_float("gamma", gamma))
+    vr.setEpsilon(_check_float("epsilon", epsilon, positive=True))
+    vr.setSorIterations(_check_int("sor_iterations", sor_iterations, 1))
+    vr.setFixedPointIterations(_check_int("fixed_point_iterations", fixed_point_iterations, 1))
+    vr.setOmega(omega)
+    return vr

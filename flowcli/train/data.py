@@ -130,3 +130,20 @@ def validation_batches(config: TrainConfig, stage: Stage, batch: int = 8) -> lis
                        **large_motion(config, stage))
     samples = [ds[i] for i in range(len(ds))]
     return [collate(samples[i:i + batch]) for i in range(0, len(samples), batch)]
+
+
+def motion_histogram(config: TrainConfig, stage: Stage, samples: int, first: int = 0) -> tuple[np.ndarray, float]:
+    """(share of valid pixels per band of :data:`flowcli.metrics.MAGNITUDE_BINS`, mean magnitude) of the true motion in
+    ``samples`` training samples of ``stage``, drawn exactly as the trainer draws them (scene, augmentation, crop)."""
+    from ..metrics import MAGNITUDE_BINS
+
+    crop = tuple(stage.crop or config.crop)
+    source = TrainSource(config)
+    counts = np.zeros(len(MAGNITUDE_BINS) - 1)
+    total, n = 0.0, 0
+    for i in range(first, first + samples):
+        s = source.sample(i, crop, stage)
+        mag = np.hypot(s["flow"][..., 0], s["flow"][..., 1])[s["valid"]]
+        counts += np.histogram(mag, bins=MAGNITUDE_BINS)[0]
+        total, n = total + float(mag.sum()), n + mag.size
+    return counts / max(n, 1), total / max(n, 1)

@@ -136,13 +136,12 @@ def _two_region_scene(rng, h=80, w=160):
     return img1, img2, gt
 
 
-@pytest.mark.parametrize("sampling", ["bilinear", "nearest"])
-def test_fusion_picks_the_right_candidate(rng, sampling):
+def test_fusion_picks_the_right_candidate(rng):
     h, w = 80, 160
     img1, img2, gt = _two_region_scene(rng, h, w)
     a = np.broadcast_to(np.float32([5, 0]), (h, w, 2)).copy()
     b = np.broadcast_to(np.float32([-3, 2]), (h, w, 2)).copy()
-    flow, choice = fuse_candidates(img1, img2, [a, b], sampling=sampling)
+    flow, choice = fuse_candidates(img1, img2, [a, b])
     assert flow.shape == (h, w, 2) and flow.dtype == np.float32
     assert choice.shape == (h, w) and choice.dtype == np.uint8
     m = 20  # aggregation box, census window, vote and the motion reach up to ~20 px from the seam
@@ -193,7 +192,7 @@ def test_candidate_pointing_outside_loses(rng):
     assert (choice == 1).all()
     # NaN counts as outside too.
     nan = np.full((h, w, 2), np.nan, np.float32)
-    _, choice = fuse_candidates(img1, img2, [nan, zero], sampling="nearest")
+    _, choice = fuse_candidates(img1, img2, [nan, zero])
     assert (choice == 1).all()
 
 
@@ -202,10 +201,9 @@ def test_all_candidates_outside_keeps_the_first(rng):
     img1, img2 = _shifted_pair(rng, h, w)
     far1 = np.broadcast_to(np.float32([1000, 0]), (h, w, 2)).copy()
     far2 = np.broadcast_to(np.float32([0, -1000]), (h, w, 2)).copy()
-    for sampling in ("bilinear", "nearest"):
-        flow, choice = fuse_candidates(img1, img2, [far1, far2], sampling=sampling)
-        assert not choice.any()
-        assert np.array_equal(flow, far1)
+    flow, choice = fuse_candidates(img1, img2, [far1, far2])
+    assert not choice.any()
+    assert np.array_equal(flow, far1)
 
 
 def test_single_candidate_and_no_smoothing(rng):
@@ -230,8 +228,6 @@ def test_fusion_errors(rng):
         fuse_candidates(img1, img2, ok)
     with pytest.raises(ValueError, match="same size"):
         fuse_candidates(img1, img2[:, :-1], [ok])
-    with pytest.raises(ValueError, match="sampling"):
-        fuse_candidates(img1, img2, [ok], sampling="cubic")
     with pytest.raises(ValueError, match="aggregate"):
         fuse_candidates(img1, img2, [ok], aggregate=-1)
     with pytest.raises(ValueError, match="window"):

@@ -353,3 +353,68 @@ def test_recipe_resumes_from_a_committed_point_on_its_own_schedule():
     _, stage, _ = cfg.stage_at(step - 1)
     assert ckpt.meta["finest_level"] == stage.finest_level
     assert ckpt.meta["weight_average"] is not None  # the averaged weights, as every export of this run
+
+
+def test_large_motions_reach_the_batches_and_keep_their_length():
+    """A stage with large_motion_share trains on translations far beyond the default motions (the motion_scale factor
+    does not shrink them), and the other stages' batches stay as they were."""
+    from flowcli.train.data import BatchStream
+
+    def top(cfg, step):
+        flow = BatchStream(cfg).batch(step)["flow"]
+        return float(flow.norm(dim=1).flatten(1).quantile(0.95, dim=1).max())
+
+    base = tiny_config(crop=[96, 128], motion_scale=[0.15, 1.0], augment_strength=0.0)
+    large = tiny_config(crop=[96, 128], motion_scale=[0.15, 1.0], augment_strength=0.0,
+                        stages=[Stage(finest_level=6, steps=1),
+                                Stage(finest_level=5, steps=1, large_motion_share=1.0, large_motion_range=[40, 60])])
+    torch.testing.assert_close(BatchStream(large).batch(0)["img1"], BatchStream(base).batch(0)["img1"])
+    assert top(base, 1) < 20 < 40 * 0.8 < top(large, 1)
+    with pytest.raises(ValueError, match=r"large_motion_range must be \[lo, hi\]"):
+        TrainConfig.from_dict({"stages": [{"finest_level": 6, "steps": 1, "large_motion_range": [9, 3]}]})
+
+
+def test_fixed_pyramid_levels_keep_the_fine_features():
+    net = build_liteflownet()
+    set_trainable(net, Stage(finest_level=4, steps=1, fixed_pyramid_levels=3))
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert not any(n.startswith(("features.levels.0.", "features.levels.1.", "features.levels.2.")) for n in trainable)
+    assert any(n.startswith("features.levels.3.") for n in trainable)  # pyramid level 4 learns
+    assert "matching.2.main.0.weight" in trainable and "matching.1.main.0.weight" not in trainable
+
+
+def test_patience_ends_the_stage_and_a_rerun_reports_it(tmp_path, monkeypatch):
+    """The stage's budget: no improvement of the watched band for `patience` steps stops the run, saved; the reason
+    survives a re-run (which trains no further)."""
+    bands = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
+    monkeypatch.setattr(loop, "validate", lambda model, batches, stage: {
+        "aee": 1.0, "by_magnitude": {"30-100": {"aee": next(bands)}}})
+    stage = Stage(finest_level=6, steps=20, lr=1e-4, patience=3)
+    cfg = tiny_config(stages=[stage], validate_every=1, validate_pairs=2)
+    result = train(cfg, tmp_path / "run", device="cpu")
+    # best 4.0 at step 2; steps 3, 4, 5 bring no improvement: stopped at step 5
+    assert result.last["step"] == 5 and "not improved for 3 steps" in result.last["stopped"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] == 5 and state["budget"]["best_step"] == 2 and state["budget"]["finished"]
+    again = train(cfg, tmp_path / "run", device="cpu")
+    assert again.last["step"] == 5 and "not improved" in again.last["stopped"]
+
+
+def test_max_hours_counts_training_time_over_resumes(tmp_path, monkeypatch):
+    clock = {"t": 0.0}
+    monkeypatch.setattr(loop.time, "time", lambda: clock.__setitem__("t", clock["t"] + 1.0) or clock["t"])
+    stage = Stage(finest_level=6, steps=50, lr=1e-4, max_hours=10 / 3600)  # ten (fake) seconds of steps
+    cfg = tiny_config(stages=[stage])
+    train(cfg, tmp_path / "run", device="cpu", max_steps=2)
+    result = train(cfg, tmp_path / "run", device="cpu")
+    assert 2 < result.last["step"] < 50 and "trained for" in result.last["stopped"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["budget"]["seconds"] >= 10
+
+
+def test_export_after_a_coarse_stage_keeps_the_finest_level_trained_before(tmp_path):
+    """A later stage that trains only coarse levels (new motions) must not make inference stop at its level."""
+    cfg = tiny_config(stages=[Stage(finest_level=5, steps=2, lr=1e-4), Stage(finest_level=6, steps=2, lr=1e-4)])
+    train(cfg, tmp_path / "run", device="cpu")
+    ckpt = read_checkpoint(export_weights(tmp_path / "run", tmp_path / "w.pt", name="w"))
+    assert ckpt.meta["finest_level"] == 5
