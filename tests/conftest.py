@@ -106,3 +106,19 @@ def invoke(runner):
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def recipe_weights(tmp_path_factory):
+    """Random weights whose metadata names a recipe (two scales, fusion, refinement)."""
+    import torch
+
+    from flowcli.model import build_liteflownet
+    from flowcli.recipe import Recipe
+    from flowcli.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "with-recipe.pt"
+    recipe = Recipe(scales=(1.0, 0.5), refine={"fixed_point_iterations": 3, "octaves": 2}, name="default")
+    save_checkpoint(path, build_liteflownet().state_dict(), {"name": "with-recipe", "recipe": recipe.to_dict()})
+    return path

@@ -134,3 +134,25 @@ def test_usage_errors(invoke, folder_tree, tmp_path):
     r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "dis", "--json",
                tmp_path / "no" / "such" / "dir" / "r.json")
     assert r.exit_code == 1 and "does not exist" in one_error_line(r)
+
+
+def test_recipe_and_plain_side_by_side_with_bands(invoke, folder_tree, tmp_path, recipe_weights, weights_file):
+    md, js = tmp_path / "t.md", tmp_path / "t.json"
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", recipe_weights, "--with-plain",
+               "--baseline", "dis", "--with-model", "--by-magnitude", "--markdown", md, "--json", js)
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(js.read_text())
+    assert list(doc["methods"]) == ["liteflownet-recipe", "liteflownet", "dis"]
+    labels = [m["label"] for m in doc["methods"].values()]
+    assert labels[:2] == ["LiteFlowNet + default recipe (with-recipe)", "LiteFlowNet (with-recipe)"]
+    bands = doc["methods"]["dis"]["summary"]["by_magnitude"]
+    assert list(bands) == ["0-1", "1-3", "3-10", "10-30", "30-100", "100+"]
+    assert abs(sum(b["share"] for b in bands.values()) - 1) < 1e-9
+    text = md.read_text()
+    assert "| method | 0-1 px | 1-3 px | 3-10 px | 10-30 px | 30-100 px | 100+ px |" in text
+    assert "| share of pixels |" in text and "AEE by true motion" in r.stderr
+    # without a recipe in the weights, --with-plain adds nothing: the network is plain already
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", weights_file, "--with-plain",
+               "--json", js)
+    assert r.exit_code == 0, r.stderr
+    assert list(json.loads(js.read_text())["methods"]) == ["liteflownet"]
