@@ -255,7 +255,7 @@ _PUBLIC_DOC = ("original LiteFlowNet weights (Hui, Tang, Loy, CVPR 2018), PyTorc
 #: Every known checkpoint; the first bundled entry is the default weights.
 REGISTRY: tuple[Weights, ...] = (
     Weights(name="flowcli-synthetic", filename="flowcli-synthetic.pt", kind="bundled",
-            sha256="d3f6b49db677f974a32516a44de8baf9d09868743565dae5ead376cdffb433b4", recipe=BUNDLED_RECIPE, doc="MODEL_CARD.md",
+            sha256="f6bbe2eae87b9cf97ce2fa1981047f31261f2eb00d860a219ab89382af9bb565", recipe=BUNDLED_RECIPE, doc="MODEL_CARD.md",
             metrics={"real": "flowcli-synthetic.real.json", "val": "flowcli-synthetic.val.json"}),
     Weights(name="network-default", filename="network-default.pytorch", kind="public",
             metrics={"source": "paper (trained on FlyingChairs then FlyingThings3D)", "sintel_clean_train_aee": 2.48,
@@ -299,9 +299,18 @@ def bundled_entries() -> list[Weights]:
 
 
 def weights_dir() -> Path:
-    """Where bundled weights live: ``$FLOWCLI_WEIGHTS_DIR``, else the ``weights/`` folder beside the package."""
+    """Where bundled weights live: ``$FLOWCLI_WEIGHTS_DIR``; else, in an installed wheel, the package's ``_weights``
+    folder (the build maps the source tree's ``weights/`` onto it, see setup.py); else the top-level ``weights/``
+    folder beside the package (a source checkout or an editable install)."""
     env = os.environ.get("FLOWCLI_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights"
+    if env:
+        return Path(env)
+    import importlib.resources
+
+    installed = importlib.resources.files("flowcli") / "_weights"
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "weights"
 
 
 def bundled_path(name: Optional[str] = None) -> Path:

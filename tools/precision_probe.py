@@ -27,7 +27,7 @@ from flowcli.api import Estimator  # noqa: E402
 from flowcli.baselines import baseline_flow  # noqa: E402
 from flowcli.data.datasets import open_dataset  # noqa: E402
 from flowcli.metrics import epe  # noqa: E402
-from flowcli.viz.warp import warp_image  # noqa: E402
+from flowcli.viz.warping import warp_image  # noqa: E402
 
 MARGIN = 32
 

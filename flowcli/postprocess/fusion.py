@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flowcli.io.image import as_rgb8
-from flowcli.viz.warp import _check_flow, warp_image
+from flowcli.viz.warping import check_flow, warp_image
 
 #: Defaults of :func:`census_transform` and :func:`fuse_candidates` (see the module docstring).
 CENSUS_WINDOW = 9
@@ -159,15 +159,6 @@ def census_cost(census1: np.ndarray, census2_warped: np.ndarray) -> np.ndarray:
     return bits.astype(np.uint16)
 
 
-def _inside(flow: np.ndarray) -> np.ndarray:
-    """Where x + flow(x) lies within the frame (same rule as :func:`flowcli.viz.warp_image`)."""
-    h, w = flow.shape[:2]
-    tx = np.arange(w, dtype=np.float32)[None, :] + flow[:, :, 0]
-    ty = np.arange(h, dtype=np.float32)[:, None] + flow[:, :, 1]
-    with np.errstate(invalid="ignore"):
-        return (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)  # NaN compares False
-
-
 # Added to the cost where a candidate points outside frame 2: beyond any box sum of census costs.
 _BARRED = np.float32(1e30)
 
@@ -241,7 +232,7 @@ def _checked(img1, img2, candidates, aggregate, vote):
     if isinstance(candidates, np.ndarray) and candidates.ndim == 3:
         raise ValueError(f"candidates must be a sequence of (H, W, 2) flows, got one array of shape "
                          f"{candidates.shape}; wrap it in a list")
-    cands = [_check_flow(c, g1.shape, name=f"candidates[{i}]").astype(np.float32, copy=False)
+    cands = [check_flow(c, g1.shape, name=f"candidates[{i}]").astype(np.float32, copy=False)
              for i, c in enumerate(candidates)]
     if not cands:
         raise ValueError("candidates is empty: give at least one flow")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowcli.io.image import as_rgb8
-from flowcli.viz.warp import _check_flow
+from flowcli.viz.warping import check_flow
 
 #: Defaults of :func:`variational_refine` (see the module docstring).
 ALPHA = 20.0
@@ -86,7 +86,7 @@ def variational_refine(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, *, 
     g2 = _gray8(img2, "img2")
     if g1.shape != g2.shape:
         raise ValueError(f"img1 and img2 must have the same size, got {g1.shape} and {g2.shape} (H, W)")
-    fl = _check_flow(flow, g1.shape)
+    fl = check_flow(flow, g1.shape)
     if not np.isfinite(fl).all():
         bad = int((~np.isfinite(fl).all(axis=2)).sum())
         raise ValueError(f"flow must be finite everywhere, got {bad} pixel(s) with NaN or inf")

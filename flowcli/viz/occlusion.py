@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcli.viz.warp import _check_flow, warp_image
+from flowcli.viz.warping import check_flow, warp_image
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_BETA = 0.5
@@ -28,8 +28,8 @@ def fb_consistency(forward: np.ndarray, backward: np.ndarray, alpha: float = DEF
     ``forward`` and ``backward`` are HxWx2 flows of the same size (frame 1 -> 2 and 2 -> 1).
     See the module docstring for the test and the defaults.
     """
-    f = _check_flow(forward, name="forward").astype(np.float32)
-    b = _check_flow(backward, f.shape, name="backward").astype(np.float32)
+    f = check_flow(forward, name="forward").astype(np.float32)
+    b = check_flow(backward, f.shape, name="backward").astype(np.float32)
     if alpha < 0 or beta < 0:
         raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha!r}, beta={beta!r}")
     b_at = np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0)  # remap must not see NaN; masked below

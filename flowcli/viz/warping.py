@@ -1,25 +1,22 @@
-"""Backward warping and error maps for checking a flow field by eye.
+"""Backward warping: frame 2 pulled into frame 1's pixel grid along a flow, and what is left of the difference.
 
 * :func:`warp_image` pulls frame 2 into frame 1's pixel grid along the flow (bilinear, OpenCV remap).
   If the flow is right, the warped frame looks like frame 1 wherever the point is visible in both.
-* :func:`photometric_error` and :func:`epe_map` give per-pixel errors; pixels that have no defined
-  error (sample point outside frame 2, unknown ground truth) are NaN, never 0, so that means taken
-  with ``np.nanmean`` are not diluted by them.
-* :func:`error_to_color` turns an error map into a heat map; :func:`make_panel` lays out
-  frame 1 | flow colors | warped frame 2 | error side by side as one RGB image.
+* :func:`photometric_error` gives the per-pixel difference; pixels whose sample point lies outside frame 2 are NaN,
+  never 0, so that means taken with ``np.nanmean`` are not diluted by them.
+* :func:`check_flow` is the shape check every flow-taking function of :mod:`flowcli.viz` and
+  :mod:`flowcli.postprocess` shares.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from flowcli.io.image import as_rgb8
-from flowcli.viz.color import flow_to_color
 
 # Dtypes cv2.remap interpolates natively.
 _REMAP_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
-def _check_flow(flow: np.ndarray, shape: tuple[int, ...] | None = None, name: str = "flow") -> np.ndarray:
+def check_flow(flow: np.ndarray, shape: tuple[int, ...] | None = None, name: str = "flow") -> np.ndarray:
     arr = np.asarray(flow)
     if arr.ndim != 3 or arr.shape[2] != 2:
         raise ValueError(f"{name} must be (H, W, 2), got {arr.shape}")
@@ -46,7 +43,7 @@ def warp_image(image2: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.nda
     if img.dtype.type not in _REMAP_DTYPES:
         raise ValueError(f"image2 has dtype {img.dtype}; warp_image supports uint8, uint16, int16, "
                          "float32 and float64")
-    fl = _check_flow(flow, img.shape)
+    fl = check_flow(flow, img.shape)
     h, w = img.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = gx + fl[:, :, 0].astype(np.float32)
@@ -93,69 +90,3 @@ def photometric_error(image1: np.ndarray, warped: np.ndarray, inside: np.ndarray
             raise ValueError(f"inside must be (H, W) = {err.shape}, got {m.shape}")
         err[~m] = np.nan
     return err
-
-
-def epe_map(flow: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """End-point error |flow - gt| per pixel (HxW float32, pixels); NaN where ``valid`` is False or
-    either flow is not finite. ``flow`` and ``gt`` are HxWx2; ``valid`` is an optional HxW bool.
-    """
-    f = _check_flow(flow)
-    g = _check_flow(gt, f.shape, name="gt")
-    d = f.astype(np.float32) - g.astype(np.float32)
-    err = np.sqrt(d[:, :, 0] ** 2 + d[:, :, 1] ** 2).astype(np.float32)  # NaN propagates
-    if valid is not None:
-        m = np.asarray(valid, dtype=bool)
-        if m.shape != err.shape:
-            raise ValueError(f"valid must be (H, W) = {err.shape}, got {m.shape}")
-        err[~m] = np.nan
-    return err
-
-
-def error_to_color(err: np.ndarray, max_err: float | None = None) -> np.ndarray:
-    """Heat map of an HxW error map: HxWx3 uint8 RGB with OpenCV's "turbo" colormap.
-
-    0 is dark blue, ``max_err`` and above dark red; ``max_err`` None uses the largest finite error.
-    Non-finite pixels (NaN: no error defined) are black, a color turbo never produces.
-    """
-    import cv2
-
-    e = np.asarray(err, dtype=np.float64)
-    if e.ndim != 2:
-        raise ValueError(f"err must be an HxW map, got shape {e.shape}")
-    finite = np.isfinite(e)
-    if max_err is None:
-        scale = float(e[finite].max()) if finite.any() else 0.0
-        if scale <= 0.0:
-            scale = 1.0
-    else:
-        scale = float(max_err)
-        if not np.isfinite(scale) or scale <= 0.0:
-            raise ValueError(f"max_err must be a positive number, got {max_err!r}")
-    level = np.zeros(e.shape, np.uint8)
-    level[finite] = np.round(np.clip(e[finite] / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
-    rgb = cv2.applyColorMap(level, cv2.COLORMAP_TURBO)[:, :, ::-1].copy()
-    rgb[~finite] = 0
-    return rgb
-
-
-def make_panel(image1: np.ndarray, flow: np.ndarray, warped: np.ndarray, error: np.ndarray,
-               max_flow: float | None = None, max_err: float | None = None,
-               valid: np.ndarray | None = None) -> np.ndarray:
-    """One preview image: frame 1 | flow colors | warped frame 2 | error heat map, side by side.
-
-    ``image1`` and ``warped`` are anything :func:`flowcli.io.as_rgb8` accepts; ``flow`` is HxWx2
-    (colored with :func:`flow_to_color`, using ``max_flow`` and ``valid``); ``error`` is an HxW map
-    (colored with :func:`error_to_color` and ``max_err``) or an already colored HxWx3 image.
-    Returns H x 4W x 3 uint8 RGB; save it with :func:`flowcli.io.write_image`.
-    """
-    tile1 = as_rgb8(image1, name="image1")
-    h, w = tile1.shape[:2]
-    fl = _check_flow(flow, (h, w))
-    tile3 = as_rgb8(warped, name="warped")
-    err = np.asarray(error)
-    tile4 = error_to_color(err, max_err) if err.ndim == 2 else as_rgb8(err, name="error")
-    for name, tile in (("warped", tile3), ("error", tile4)):
-        if tile.shape[:2] != (h, w):
-            raise ValueError(f"{name} is {tile.shape[:2]} but image1 is {(h, w)} (H, W)")
-    tile2 = flow_to_color(fl, max_flow=max_flow, valid=valid)
-    return np.concatenate([tile1, tile2, tile3, tile4], axis=1)
