@@ -4,6 +4,8 @@ messages naming the file."""
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -16,6 +18,30 @@ from flowcli.threads import ClosesOnExit
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoStream", "VideoWriter", "open_video"]
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+
+# Clips this process is decoding (real path -> open streams): a VideoWriter refuses to replace one of them, so that
+# `video c.mp4 --viz c.mp4` (or the same through the API) cannot destroy its own input.
+_READING: dict[str, int] = {}
+_READING_LOCK = threading.Lock()
+
+
+def _reading(path: Path):
+    """Register ``path`` as being decoded; returns the (idempotent) function that unregisters it."""
+    key = os.path.realpath(path)
+    with _READING_LOCK:
+        _READING[key] = _READING.get(key, 0) + 1
+    done = []
+
+    def release() -> None:
+        with _READING_LOCK:
+            if done:
+                return
+            done.append(True)
+            _READING[key] -= 1
+            if not _READING[key]:
+                del _READING[key]
+
+    return release
 
 
 @dataclass
@@ -59,9 +85,12 @@ class VideoStream:
     info: VideoInfo
     frames: Iterator[tuple[int, np.ndarray]] = field(repr=False)
     _decoder: Any = field(default=None, repr=False)
+    _release: Any = field(default=None, repr=False)
 
     def close(self) -> None:
         """Stop decoding (ends the ffmpeg process), whether or not the frames were iterated."""
+        if self._release is not None:
+            self._release()
         for gen in (self.frames, self._decoder):
             try:
                 gen.close()
@@ -120,6 +149,7 @@ def open_video(path: str | os.PathLike, *, start: int = 0, every: int = 1, frame
                      source_size=tuple(int(x) for x in meta.get("source_size") or (w, h)),
                      codec=str(meta.get("codec", "")))
     sel = _Selection(start, every, frames)
+    release = _reading(p)
 
     def frames_iter() -> Iterator[tuple[int, np.ndarray]]:
         try:
@@ -133,14 +163,20 @@ def open_video(path: str | os.PathLike, *, start: int = 0, every: int = 1, frame
         except RuntimeError as exc:
             raise _ffmpeg_error(p, exc) from None
         finally:
+            release()
             gen.close()
 
-    return VideoStream(info=info, frames=frames_iter(), _decoder=gen)
+    stream = VideoStream(info=info, frames=frames_iter(), _decoder=gen, _release=release)
+    weakref.finalize(stream, release)  # a stream dropped without close() or reading to the end
+    return stream
 
 
 class VideoWriter(ClosesOnExit):
     """Encode RGB frames (all one size) into ``path`` with ffmpeg (H.264 for .mp4/.mkv/.mov); the file appears
-    only when :meth:`close` succeeds, so an error or interrupt leaves no partial video.
+    only when :meth:`close` succeeds, so an error or interrupt leaves no partial video (the frames go to a hidden
+    temporary file beside it, see :func:`flowcli.io.atomic.atomic_path`; temporary files of this target that a killed
+    process left more than a day ago are deleted on opening). A clip this process is decoding (:func:`open_video`)
+    is refused as ``path``: :class:`~flowcli.errors.OutputCollisionError`.
 
     Odd sizes are padded by one pixel (edge copy) since yuv420p needs even sizes.
     """
@@ -154,7 +190,13 @@ class VideoWriter(ClosesOnExit):
                              f"(supported: {', '.join(VIDEO_EXTENSIONS)})")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(2, "output folder does not exist", str(self.path.parent))
-        self._atomic = atomic_path(self.path)
+        with _READING_LOCK:
+            reading = os.path.realpath(self.path) in _READING
+        if reading:
+            from flowcli.errors import OutputCollisionError
+
+            raise OutputCollisionError(self.path, self.path, "input")
+        self._atomic = atomic_path(self.path, clean_stale=True)
         self._tmp = self._atomic.__enter__()
         self._gen = None
         self._size: Optional[tuple[int, int]] = None

@@ -59,7 +59,9 @@ def check_output_folder(folder: str | os.PathLike, *, create: bool = False) -> P
     """Make sure files can be written into ``folder`` (creating it with ``create``), or raise a one-line OSError.
 
     Writability is tested by creating and removing a hidden file, because permission bits say nothing when the tool
-    runs as root or on odd file systems."""
+    runs as root or on odd file systems. Temporary files of this tool that a killed run left in ``folder`` more than a
+    day ago are deleted (:func:`flowcli.io.atomic.remove_stale_temp_files`); newer ones may belong to a run still
+    going, and every reader skips them anyway (they are hidden)."""
     d = Path(folder) if str(folder) else Path(".")
     if create:
         try:
@@ -76,6 +78,9 @@ def check_output_folder(folder: str | os.PathLike, *, create: bool = False) -> P
         os.unlink(probe)
     except OSError as exc:
         raise OSError(f"cannot write into output folder {d}: {exc.strerror or exc}") from None
+    from flowcli.io.atomic import remove_stale_temp_files
+
+    remove_stale_temp_files(d)
     return d
 
 
@@ -177,9 +182,18 @@ def flow_options(func: Callable) -> Callable:
     return wrapper
 
 
+def rank_device(flow: FlowSettings) -> str:
+    """The device this process runs on: ``--device`` as given, or under torchrun the rank's own GPU for cuda/auto
+    (:meth:`flowcli.distributed.World.device`)."""
+    from flowcli.distributed import World
+
+    return World.from_env().device(flow.device)
+
+
 def make_estimator(app, flow: FlowSettings):
     """Load an :class:`flowcli.api.Estimator` for the flow options (weights, then the recipe they carry with the
-    options' overrides); the bundled-weights hint names ``--weights``."""
+    options' overrides) on this process's device (:func:`rank_device`); the bundled-weights hint names
+    ``--weights``."""
     from flowcli.api import get_estimator  # torch is imported only by commands that need it
     from flowcli.errors import MissingWeightsError
     from flowcli.weights import bundled_path
@@ -187,8 +201,8 @@ def make_estimator(app, flow: FlowSettings):
     try:
         # resolve the bundled file here so that the per-process cache is keyed by the real path
         path = flow.weights if flow.weights is not None else bundled_path()
-        est = get_estimator(path, device=flow.device, precision=flow.precision, scale=flow.scale, recipe=flow.recipe,
-                            recipe_overrides=flow.overrides or None)
+        est = get_estimator(path, device=rank_device(flow), precision=flow.precision, scale=flow.scale,
+                            recipe=flow.recipe, recipe_overrides=flow.overrides or None)
     except MissingWeightsError as exc:
         raise exc.with_hint("pass --weights PATH") from None
     at = f", scale {flow.scale:g}" if flow.scale != 1 else ""

@@ -61,8 +61,13 @@ def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float],
     if ext and not out.is_dir():
         raise click.BadParameter(f"{out}: unknown output extension {ext!r} (an image {', '.join(IMAGE_EXTENSIONS)}, "
                                  f"a video {', '.join(VIDEO_EXTENSIONS)}, or a folder)", param_hint="'-o'")
-    check_distinct(files, [out / name for name in picture_names(files)])
+    names = picture_names(files)
+    check_distinct(files, [out / name for name in names])
     check_output_folder(out, create=True)
+    renamed = [f"{f.name} -> {name}" for f, name in zip(files, names) if name != f"{f.stem}.png"]
+    if renamed:  # the names the user would expect clash: say which picture is which
+        more = f" and {len(renamed) - 6} more" if len(renamed) > 6 else ""
+        app.info(f"pictures named apart (the flow files share names): {', '.join(renamed[:6])}{more}")
     written = write_pictures(files, out, max_flow=max_flow, on_failure=lambda f, msg: app.failed(msg))
     app.info(f"{written} of {len(files)} pictures written to {out}")
     if written < len(files):

@@ -168,7 +168,17 @@ def _read_kitti_png(p: Path) -> tuple[np.ndarray, np.ndarray]:
     if raw > _MAX_DEFLATE_RATIO * len(data):
         raise _err(p, f"header says {w}x{h} ({raw} bytes of pixels) but file holds {len(data)} bytes, "
                       "more than PNG compression can explain")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    from flowcli.io.image import check_pixels, png_problem
+
+    check_pixels(p, w, h)
+    problem = png_problem(data)  # a file cut short: refused here rather than complained about by libpng on stderr
+    if problem:
+        raise _err(p, f"cannot decode the {w}x{h} 16-bit PNG: {problem}")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise _err(p, f"cannot decode the {w}x{h} 16-bit PNG: {' '.join(str(exc).split('error:', 1)[-1].split())}") \
+            from None
     if img is None or img.dtype != np.uint16 or img.shape != (h, w, 3):
         got = "nothing" if img is None else f"{img.dtype} {img.shape}"
         raise _err(p, f"cannot decode the {w}x{h} 16-bit PNG (truncated or corrupt?); decoder gave {got}")

@@ -65,9 +65,18 @@ def weights_card(weights: Optional[str] = None, hint: str = "pass weights=PATH")
 
 
 def examples_dir() -> Path:
-    """``$FLOWCLI_EXAMPLES_DIR``, else the ``examples/`` folder beside the package (a source checkout)."""
+    """``$FLOWCLI_EXAMPLES_DIR``; else, in an installed wheel, the package's ``_examples`` folder (the build maps the
+    source tree's ``examples/`` onto it, see setup.py); else the top-level ``examples/`` folder beside the package (a
+    source checkout or an editable install)."""
     env = os.environ.get("FLOWCLI_EXAMPLES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "examples"
+    if env:
+        return Path(env)
+    import importlib.resources
+
+    installed = importlib.resources.files("flowcli") / "_examples"
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
