@@ -20,7 +20,8 @@ import numpy as np
 
 from flowcli.threads import prefetch
 
-__all__ = ["FirstPass", "PairJob", "flow_percentile", "infer_batches", "replay_flow", "stream_flow"]
+__all__ = ["FirstPass", "PairJob", "flow_percentile", "infer_batches", "replay_flow", "sample_magnitudes",
+           "samples_percentile", "stream_flow"]
 
 
 class _Inline:
@@ -169,9 +170,7 @@ def flow_percentile(estimator, frames: Iterable[tuple[int, np.ndarray]], *, perc
         for _, flow in infer_batches(estimator, source):
             if isinstance(flow, BaseException):
                 raise flow
-            sub = flow[::pixel_step, ::pixel_step]
-            mag = np.hypot(sub[..., 0], sub[..., 1]).ravel()
-            samples.append(mag[np.isfinite(mag)])
+            samples.append(sample_magnitudes(flow, pixel_step))
             if kept is not None:
                 kept_bytes += flow.nbytes
                 if kept_bytes > keep_bytes:
@@ -180,10 +179,23 @@ def flow_percentile(estimator, frames: Iterable[tuple[int, np.ndarray]], *, perc
                     kept.append(flow)
     finally:
         source.close()
-    used = len(samples)
+    return FirstPass(samples_percentile(samples, percentile), len(samples), kept)
+
+
+def sample_magnitudes(flow: np.ndarray, pixel_step: int = 4) -> np.ndarray:
+    """The finite flow magnitudes of every ``pixel_step``-th pixel in each direction (what a first pass keeps of a
+    pair)."""
+    sub = flow[::pixel_step, ::pixel_step]
+    mag = np.hypot(sub[..., 0], sub[..., 1]).ravel()
+    return mag[np.isfinite(mag)]
+
+
+def samples_percentile(samples: Sequence[np.ndarray], percentile: float) -> float:
+    """The ``percentile`` of :func:`sample_magnitudes` of several pairs taken together (0.0 when there are none), the
+    value :func:`flow_percentile` returns for the same pairs."""
     if not samples or not sum(s.size for s in samples):
-        return FirstPass(0.0, used, kept)
-    return FirstPass(float(np.percentile(np.concatenate(samples), percentile)), used, kept)
+        return 0.0
+    return float(np.percentile(np.concatenate(samples), percentile))
 
 
 def replay_flow(frames: Iterable[tuple[int, np.ndarray]], flows: Sequence[np.ndarray]) -> Iterator[PairJob]:

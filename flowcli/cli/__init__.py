@@ -31,6 +31,10 @@ def main(app: App, ctx: click.Context, verbose: int, quiet: bool, debug: bool) -
     if verbose and quiet:
         raise click.UsageError("-v and -q exclude each other")
     app.verbosity, app.debug = (-1 if quiet else verbose), debug
+    from flowcli.distributed import World
+
+    world = World.from_env()  # under torchrun: rank 0 reports, the others only say what went wrong
+    app.join_world(world.rank, world.size)
     app.route_warnings()
     if ctx.invoked_subcommand is None:  # `flowcli` alone: the usage, not an error
         click.echo(ctx.get_help())

@@ -8,6 +8,7 @@ import click
 
 from flowcli.cli.app import pass_app, rate_text
 from flowcli.cli.options import check_output_folder, flow_options, input_file, make_estimator
+from flowcli.cli.parallel import SharedTask, rank_session
 from flowcli.jobs.folder import FORMATS
 
 MAX_FAILURE_LINES = 20  # beyond that, a broken run would bury the summary
@@ -36,7 +37,8 @@ def _shard_option(ctx, param, value):
               help="Magnitude of full saturation in --viz-dir pictures (default: per pair).")
 @click.option("--resume", is_flag=True, help="Skip pairs whose output exists and reads back.")
 @click.option("--shard", callback=_shard_option, default=None, metavar="I/N",
-              help="Do only pairs with index % N == I (0-based), e.g. one shard per process or GPU.")
+              help="Do only pairs with index % N == I (0-based), e.g. one shard per process or GPU. Under torchrun "
+                   "the ranks split the shard's pairs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Pairs per network call.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -48,12 +50,45 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
 
     The output for the pair (frame_0001.png, frame_0002.png) is OUTDIR/frame_0001.flo. A frame that cannot be
     read is reported and the pairs that need it are skipped; the exit status is 1 if any pair failed.
+
+    Under torchrun (docs/distributed.md) rank r of W does the pairs a plain run with --shard r/W would, on its own
+    GPU; rank 0 reports the whole job and exits with 1 if any pair of any rank failed.
     """
-    from flowcli.errors import InputError
-    from flowcli.jobs.folder import FolderResult, pending, plan_folder
+    from flowcli.jobs.folder import FolderResult, merge_results, pending
 
     if not frames and not pairs_file:
         raise click.UsageError("give a FRAMES folder or --pairs FILE")
+    with rank_session(flow) as job:
+        items = _plan(frames, outdir, pairs_file, fmt, viz_dir, shard)
+        mine = job.world.share(items)
+        todo = pending(mine) if resume else mine
+        skipped = len(mine) - len(todo)
+        if skipped and not job.world.enabled:
+            app.info(f"resume: {skipped} of {len(items)} pairs already done")
+        job.advance(skipped, "skipped")
+        result = FolderResult()
+        if todo or job.world.enabled:
+            _run(app, job, flow, todo, lambda: len(items) - job.count("skipped"), batch_size, max_flow, result)
+        parts = job.gather((result, skipped))
+    result, skipped = merge_results([part for part, _ in parts]), sum(n for _, n in parts)
+    summary = result.summary(len(items), skipped, outdir)
+    if shard:
+        summary["shard"] = f"{shard[0]}/{shard[1]}"
+    if job.world.enabled:
+        summary["ranks"] = job.world.size
+    if as_json:
+        app.json(summary)
+    app.info(f"{len(result.written)} of {len(items)} pairs written to {outdir} ({skipped} already done) in "
+             f"{result.seconds:.1f} s ({rate_text(len(result.written), result.seconds)})")
+    if result.failures and app.is_main:  # rank 0 only: a launcher stops the job when any rank exits non-zero
+        app.abort(f"{len(result.failures)} of {len(items)} pairs failed")
+
+
+def _plan(frames, outdir: str, pairs_file, fmt: str, viz_dir, shard) -> list:
+    """The job's pairs (after --shard), with the output folders checked; a bad input is a usage error."""
+    from flowcli.errors import InputError
+    from flowcli.jobs.folder import plan_folder
+
     try:
         items = plan_folder(frames, outdir=outdir, pairs_file=pairs_file, fmt=fmt, viz_dir=viz_dir, shard_spec=shard)
     except InputError as exc:
@@ -62,29 +97,12 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
     check_output_folder(outdir, create=True)
     if viz_dir:
         check_output_folder(viz_dir, create=True)
-    todo = pending(items) if resume else items
-    skipped = len(items) - len(todo)
-    if skipped:
-        app.info(f"resume: {skipped} of {len(items)} pairs already done")
-    result = FolderResult()
-    if todo:
-        _run(app, make_estimator(app, flow), todo, batch_size, max_flow, result)
-    summary = {"pairs": len(items), "written": len(result.written), "skipped": skipped,
-               "failed": len(result.failures), "output": outdir, "seconds": round(result.seconds, 3),
-               "failures": [{"frame1": str(it.frame1), "frame2": str(it.frame2), "error": msg}
-                            for it, msg in sorted(result.failures.values(), key=lambda f: f[0].index)]}
-    if shard:
-        summary["shard"] = f"{shard[0]}/{shard[1]}"
-    if as_json:
-        app.json(summary)
-    app.info(f"{len(result.written)} of {len(items)} pairs written to {outdir} ({skipped} already done) in "
-             f"{result.seconds:.1f} s ({rate_text(len(result.written), result.seconds)})")
-    if result.failures:
-        app.abort(f"{len(result.failures)} of {len(items)} pairs failed")
+    return items
 
 
-def _run(app, est, todo, batch_size: int, max_flow: Optional[float], result) -> None:
-    """The job with a progress bar and a line per failure; an interrupt says what is done and how to finish."""
+def _run(app, job, flow, todo, total, batch_size: int, max_flow: Optional[float], result) -> None:
+    """This rank's pairs with a progress bar (the whole job's count) and a line per failure, then the wait for the
+    other ranks; an interrupt says what is done and how to finish."""
     from flowcli.jobs.folder import run_folder
 
     def failed(item, message: str) -> None:
@@ -95,11 +113,13 @@ def _run(app, est, todo, batch_size: int, max_flow: Optional[float], result) -> 
             app.failed("... (further failures are only counted)")
 
     with app.progress() as bar:
-        task = bar.add_task("pairs", total=len(todo))
+        task = SharedTask(bar, job, "pairs", total=total)
         try:
-            run_folder(est, todo, batch_size=batch_size, max_flow=max_flow, on_failure=failed, result=result,
-                       on_advance=lambda n: bar.advance(task, n))
+            if todo:
+                run_folder(make_estimator(app, flow), todo, batch_size=batch_size, max_flow=max_flow,
+                           on_failure=failed, result=result, on_advance=task.advance)
         except KeyboardInterrupt as exc:
             exc.message = (f"interrupted after {len(result.written)} of {len(todo)} pairs; the outputs written are "
                            f"complete, rerun with --resume to finish")
             raise
+        job.settle(on_wait=task.refresh)

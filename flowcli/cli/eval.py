@@ -1,8 +1,6 @@
 """``flowcli eval --dataset NAME --root PATH``: score the network and/or OpenCV baselines on a benchmark split."""
 from __future__ import annotations
 
-import datetime
-import json
 from typing import Optional
 
 import click
@@ -10,7 +8,8 @@ import click
 from flowcli.baselines import BASELINES
 from flowcli.cli.app import pass_app, rate_text
 from flowcli.cli.options import check_output_file, check_output_folder, flow_options, make_estimator
-from flowcli.cli.render import render_eval, write_text
+from flowcli.cli.parallel import SharedTask, rank_session
+from flowcli.cli.render import render_eval, write_eval
 from flowcli.data.datasets import DATASETS
 
 
@@ -66,21 +65,47 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
 
     Prints a table (AEE, AEE on non-occluded/occluded pixels where masks exist, share of pixels within 1/3/5 px,
     KITTI Fl-all, seconds per pair) on stderr. Sintel, Chairs and Things weigh every pixel the same; KITTI, Middlebury
-    and folder weigh every image the same. Example:
+    and folder weigh every image the same. Under torchrun (docs/distributed.md) each rank scores every W-th pair and
+    rank 0 prints and writes the results of the whole split, the same as a plain run's. Example:
 
     \b
     flowcli eval --dataset folder --root ../shared/data/real --baseline dis --with-model --per-sequence
     """
-    from flowcli.errors import GroundTruthError, SplitError
-    from flowcli.jobs.evaluation import (HAS_PASSES, check_scorable, machine_description, markdown_report, open_split,
-                                         report)
+    from flowcli.jobs.evaluation import merge_results
 
     if json_file == "-" and markdown_file == "-":
         raise click.UsageError("--json - and --markdown - cannot both use stdout")
-    if passes is not None and dataset.lower() not in HAS_PASSES:
-        raise click.BadParameter(f"{dataset} has no passes (only {', '.join(HAS_PASSES)} do)", param_hint="'--pass'")
     for path in (json_file, markdown_file):
         check_output_file(path)
+    with rank_session(flow) as job:
+        ds, n = _open_split(dataset, root, split, passes, limit, submission_dir)
+        methods = _methods(app, baselines, with_model, with_plain, flow)
+        title = ds.name if ds.split in ("", "all") else f"{ds.name} {ds.split}"
+        app.info(f"{title}: {n} of {len(ds)} pairs under {ds.root}"
+                 f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
+        with app.progress() as bar:
+            tasks = {mid: SharedTask(bar, job, mid, n) for mid in methods}
+            parts = {mid: _run_one(app, tasks[mid], ds, mid, est, limit=limit, batch_size=batch_size,
+                                   submission_dir=submission_dir, indices=job.world.share(range(n)))
+                     for mid, est in methods.items()}
+            job.settle(on_wait=lambda: [t.refresh() for t in tasks.values()])
+        gathered = job.gather(parts)  # every rank's share of every method, merged below in the pairs' order
+    if not app.is_main:
+        return
+    results = {mid: merge_results([g[mid] for g in gathered]) for mid in methods}
+    render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir)
+    write_eval(app, ds, results, n, [str(getattr(e, "device", "")) for e in methods.values()], json_file=json_file,
+               markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude)
+
+
+def _open_split(dataset: str, root: str, split, passes, limit, submission_dir):
+    """The dataset reader and the number of pairs to run; bad options are usage errors, a split without ground truth
+    and nowhere to write fails before any method loads."""
+    from flowcli.errors import GroundTruthError, SplitError
+    from flowcli.jobs.evaluation import HAS_PASSES, check_scorable, open_split
+
+    if passes is not None and dataset.lower() not in HAS_PASSES:
+        raise click.BadParameter(f"{dataset} has no passes (only {', '.join(HAS_PASSES)} do)", param_hint="'--pass'")
     try:
         ds = open_split(dataset.lower(), root, split, passes)
         n = len(ds) if limit is None else min(limit, len(ds))
@@ -92,38 +117,24 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
         raise exc.with_hint("pass --write-submission DIR") from None
     if submission_dir is not None:
         check_output_folder(submission_dir, create=True)
-    methods = _methods(app, baselines, with_model, with_plain, flow)
-    title = ds.name if ds.split in ("", "all") else f"{ds.name} {ds.split}"
-    app.info(f"{title}: {n} of {len(ds)} pairs under {ds.root}"
-             f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
-    with app.progress() as bar:
-        results = {mid: _run_one(app, bar, ds, mid, est, n, limit=limit, batch_size=batch_size,
-                                 submission_dir=submission_dir) for mid, est in methods.items()}
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = machine_description([str(getattr(e, "device", "")) for e in methods.values()])
-    render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir)
-    if json_file:
-        doc = report(ds, results, pairs=n, stamp=stamp, machine=machine)
-        app.json(doc) if json_file == "-" else write_text(json_file, json.dumps(doc, indent=2) + "\n")
-    if markdown_file:
-        write_text(markdown_file, markdown_report(ds, results, pairs=n, per_sequence=per_sequence,
-                                                  by_magnitude=by_magnitude, stamp=stamp, machine=machine))
+    return ds, n
 
 
-def _run_one(app, bar, ds, mid: str, est, n: int, **kwargs):
-    """One method over the dataset, advancing its own progress task (rate = pairs per wall-clock second)."""
+def _run_one(app, task, ds, mid: str, est, **kwargs):
+    """One method over this rank's pairs, advancing its progress task (the whole job's count; rate = pairs per
+    wall-clock second)."""
     import time
 
     from flowcli.jobs.evaluation import evaluate, method_name
 
-    task = bar.add_task(mid, total=n)
-    t0 = time.perf_counter()
+    t0, done = time.perf_counter(), [0]
 
     def on_item(item: dict) -> None:
-        bar.advance(task, 1)
+        task.advance(1)
+        done[0] += 1
         m = item["metrics"]
         if m is not None:
             aee = "no valid pixels" if m["aee"] is None else f"AEE {m['aee']:.3f}"
-            app.verbose(f"{mid} {item['name']}: {aee} ({rate_text(item['index'] + 1, time.perf_counter() - t0)})")
+            app.verbose(f"{mid} {item['name']}: {aee} ({rate_text(done[0], time.perf_counter() - t0)})")
 
     return evaluate(ds, est, on_item=on_item, method=mid, label=method_name(est)[1], **kwargs)

@@ -58,3 +58,22 @@ def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude
             app.info(f"{r.label}: {r.pairs - r.scored} of {r.pairs} pairs have no ground truth (predicted only)")
         if r.written:
             app.info(f"{r.label}: wrote {len(r.written)} flow files in the {ds.name} upload layout to {submission_dir}")
+
+
+def write_eval(app, ds, results: dict, n: int, devices: list, *, json_file, markdown_file, per_sequence: bool,
+               by_magnitude: bool) -> None:
+    """The evaluation's JSON document and Markdown tables (to files, or '-' for stdout), stamped with the time and
+    the machine (its CPU and the CUDA ``devices`` used)."""
+    import datetime
+    import json
+
+    from flowcli.jobs.evaluation import machine_description, markdown_report, report
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = machine_description(devices)
+    if json_file:
+        doc = report(ds, results, pairs=n, stamp=stamp, machine=machine)
+        app.json(doc) if json_file == "-" else write_text(json_file, json.dumps(doc, indent=2) + "\n")
+    if markdown_file:
+        write_text(markdown_file, markdown_report(ds, results, pairs=n, per_sequence=per_sequence,
+                                                  by_magnitude=by_magnitude, stamp=stamp, machine=machine))

@@ -8,12 +8,14 @@ import click
 
 from flowcli.cli.app import pass_app, rate_text
 from flowcli.cli.options import check_output_folder, flow_options, input_file, make_estimator, video_path_option
+from flowcli.cli.parallel import SharedTask, rank_session
 
 
 @click.command(short_help="Flow for every pair of consecutive frames of a video.")
 @click.argument("clip", type=input_file())
 @click.option("--viz", type=video_path_option(), default=None, metavar="OUT.mp4",
-              help="Color-coded flow video, at the source fps (divided by --every).")
+              help="Color-coded flow video, at the source fps (divided by --every). Under torchrun it needs "
+                   "--flo-dir: rank 0 makes it from the flow files when every rank is done.")
 @click.option("--side-by-side", is_flag=True, help="In --viz, show the frame left of its flow.")
 @click.option("--flo-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="One flow file per pair: DIR/000000.flo, 000001.flo, ...")
@@ -30,7 +32,7 @@ from flowcli.cli.options import check_output_folder, flow_options, input_file, m
               help="Magnitude of full color saturation for the whole clip (skips the first pass).")
 @click.option("--percentile", type=click.FloatRange(50, 100), default=99.0, show_default=True,
               help="Without --max-flow: saturate at this percentile of the magnitude, from a first pass over "
-                   "up to 16 pairs.")
+                   "up to 16 pairs (under torchrun: of the same pairs' flow files).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Pairs per network call.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -41,37 +43,65 @@ def command(app, clip: str, viz: Optional[str], side_by_side: bool, flo_dir: Opt
             percentile: float, batch_size: int, as_json: bool, flow) -> None:
     """Compute flow between consecutive frames of CLIP, streaming (the clip is never held in memory).
 
+    Under torchrun (docs/distributed.md) each rank computes a contiguous run of the pairs on its own GPU and writes
+    their --flo-dir files under their numbers in the whole clip (the files of a plain run).
+
     Example: flowcli video examples/clip.mp4 --viz flow.mp4 --side-by-side --flo-dir flows/
     """
-    from flowcli.jobs.video import VideoJob, run_video
+    from flowcli.distributed import World
+    from flowcli.jobs.video import VideoJob, merge_results, run_video, split_job
     from flowcli.videoio import open_video
 
     if not viz and not flo_dir:
         raise click.UsageError("nothing to write: give --viz OUT.mp4 and/or --flo-dir DIR")
     if side_by_side and not viz:
         raise click.UsageError("--side-by-side needs --viz")
+    if viz and not flo_dir and World.from_env().enabled:
+        raise click.UsageError("under torchrun --viz needs --flo-dir (rank 0 makes the video from the flow files)")
     job = VideoJob(clip, viz, side_by_side, flo_dir, fmt, start, every, max_frames, resize, max_flow, percentile,
                    batch_size)
-    if viz:
-        check_output_folder(Path(viz).parent)
-    if flo_dir:
-        check_output_folder(flo_dir, create=True)
-    open_video(clip, **job.selection).close()  # an unreadable clip fails here, before the weights load
-    est = make_estimator(app, flow)
-    with app.progress(unit="frames") as bar:
-        task = bar.add_task("frames", total=None)
-        result = run_video(est, job, on_start=lambda n: bar.update(task, total=n or None),
-                           on_advance=lambda n: bar.advance(task, n), on_note=app.verbose,
-                           on_warning=app.warn)
+    with rank_session(flow) as ranks:
+        if viz:
+            check_output_folder(Path(viz).parent)
+        if flo_dir:
+            check_output_folder(flo_dir, create=True)
+        open_video(clip, **job.selection).close()  # an unreadable clip fails here, before the weights load
+        est = make_estimator(app, flow)
+        part, total = split_job(job, ranks.world.rank, ranks.world.size) if ranks.world.enabled else (job, None)
+        with app.progress(unit="frames") as bar:
+            task = SharedTask(bar, ranks, "frames", total=total)
+            result = run_video(est, part, on_start=None if total is not None else lambda n: task.set_total(n or None),
+                               on_advance=task.advance, on_note=app.verbose, on_warning=app.warn,
+                               allow_empty=ranks.world.enabled)
+            ranks.settle(on_wait=task.refresh)
+        result = merge_results(job, ranks.gather(result))
+    if not app.is_main:
+        return
+    if viz and ranks.world.enabled:
+        _render(app, job, result)
     summary = {"clip": clip, "width": result.width, "height": result.height, "pairs": result.pairs,
                "source_fps": result.source_fps, "fps": result.fps, "seconds": round(result.seconds, 3),
                "pairs_per_second": round(result.pairs / result.seconds, 3) if result.seconds > 0 else None,
                "first_pass_seconds": round(result.first_pass_seconds, 3), "max_flow": result.max_flow,
                "mean_px": round(result.mean_px, 4), "max_px": round(result.max_px, 4), "viz": viz, "flo_dir": flo_dir,
-               "device": str(est.device)}
+               "device": str(est.device), **({"ranks": ranks.world.size} if ranks.world.enabled else {})}
     if as_json:
         app.json(summary)
     dest = ", ".join(x for x in (viz, flo_dir) if x)
     app.info(f"{result.pairs} pairs of {result.width}x{result.height} in {result.seconds:.1f} s "
              f"({rate_text(result.pairs, result.seconds)}) on {est.device}: mean {result.mean_px:.2f} px, "
              f"max {result.max_px:.2f} px -> {dest}")
+
+
+def _render(app, job, result) -> None:
+    """Rank 0, after every rank is done: the color video from the flow files (its time counts in the job's)."""
+    import time
+
+    from flowcli.jobs.video import render_flow_files
+
+    t0 = time.perf_counter()
+    with app.progress(unit="frames") as bar:
+        task = bar.add_task("color video", total=result.pairs)
+        render_flow_files(job, result, on_advance=lambda n: bar.advance(task, n), on_note=app.verbose,
+                          on_warning=app.warn)
+    result.seconds += time.perf_counter() - t0

@@ -30,7 +30,7 @@ from flowcli.errors import GroundTruthError
 from flowcli.metrics import MetricAccumulator, magnitude_bin_labels
 
 __all__ = ["COLUMNS", "EvalResult", "check_scorable", "compare", "evaluate", "machine_description", "magnitude_rows",
-           "markdown_rows", "markdown_table", "method_name", "markdown_report", "open_split", "report", "missing_gt_error", "table_rows"]
+           "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "report", "missing_gt_error", "table_rows"]
 
 
 @dataclass
@@ -59,6 +59,14 @@ class EvalResult:
     per_image: List[dict] = field(default_factory=list)
     submission_dir: Optional[str] = None
     written: List[str] = field(default_factory=list)
+    # (pair index, ImageStats or None, submission path or None) per pair predicted, for merge_results; not in the JSON
+    records: List[tuple] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EvalResult":
+        """Back from :meth:`to_dict` (a ``flowcli eval --json`` document's ``methods`` entry)."""
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "passes": fields.get("passes") or ""})
 
     @property
     def seconds_per_pair(self) -> Optional[float]:
@@ -172,7 +180,8 @@ def _samples(dataset: Any, indices: Sequence[int]):
 
 def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch_size: int = 4,
              on_item: Optional[Callable[[dict], None]] = None, submission_dir: Optional[str | os.PathLike] = None,
-             method: Optional[str] = None, label: Optional[str] = None, prefetch: bool = True) -> EvalResult:
+             method: Optional[str] = None, label: Optional[str] = None, prefetch: bool = True,
+             indices: Optional[Sequence[int]] = None) -> EvalResult:
     """Run ``estimator`` over ``dataset`` (a reader from :func:`flowcli.data.datasets.open_dataset`, or any
     sequence of sample dicts) and score it.
 
@@ -181,7 +190,8 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     None without ground truth), "written" (submission path or None)}`` - the command drives its progress bar
     with it.  ``submission_dir``: also write every prediction there in the benchmark's upload layout (Sintel
     ``PASS/SCENE/frame_%04d.flo``, KITTI 16-bit ``%06d_10.png``).  ``method``/``label``: names in the result
-    (default: :func:`method_name`).
+    (default: :func:`method_name`).  ``indices``: only these of the first N pairs (one process's share of a job
+    that several share; :func:`merge_results` puts the parts together).
 
     Raises a one-line ValueError naming the expected ground-truth path when a pair has no ground truth and no
     ``submission_dir`` is given (nothing would come of the run), and RuntimeError when the method returns
@@ -212,7 +222,7 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    stream = _samples(dataset, range(n))
+    stream = _samples(dataset, range(n) if indices is None else [i for i in indices if 0 <= i < n])
     if prefetch:
         # decoding PNGs and .flo files overlaps with the method's work
         from flowcli.threads import prefetch as _prefetch
@@ -258,10 +268,11 @@ def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_i
         if not np.isfinite(flow).all():
             raise RuntimeError(f"{result.method} returned non-finite flow for {s['name']}")
         result.pairs += 1
-        metrics = None
+        metrics, stats = None, None
         if s.get("flow") is not None:
             metrics = acc.add(flow, s["flow"], s.get("valid"), s.get("occ"), name=str(s["name"]),
                               sequence=str(s.get("sequence") or ""))
+            stats = acc.images[-1]
             result.scored += 1
         elif out_dir is None:
             raise missing_gt_error(dataset, i)  # only for readers that do not list their files ahead
@@ -272,9 +283,33 @@ def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_i
             path = write_submission(out_dir, result.dataset, s, flow)
             written = path.relative_to(out_dir).as_posix()
             result.written.append(written)
+        result.records.append((i, stats, written))
         if on_item is not None:
             on_item({"index": i, "name": s["name"], "sequence": s.get("sequence") or "", "metrics": metrics,
                      "written": written})
+
+
+def merge_results(parts: Sequence[EvalResult]) -> EvalResult:
+    """One method's result from the results of processes that each evaluated a share of the pairs
+    (``evaluate(..., indices=...)``): the per-image sums of all parts in pair order, aggregated by the same rule, so
+    that summary, per-sequence and per-image results equal a single run's. ``seconds`` is the time spent inside the
+    method by all parts together (``seconds_per_pair`` stays the cost of one pair)."""
+    from dataclasses import replace
+
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    records = sorted((r for p in parts for r in p.records), key=lambda r: r[0])
+    acc = MetricAccumulator(first.metric_kind)
+    for _, stats, _ in records:
+        if stats is not None:
+            acc.add_stats(stats)
+    out = replace(first, pairs=sum(p.pairs for p in parts), scored=sum(p.scored for p in parts),
+                  seconds=sum(p.seconds for p in parts), summary=None, per_sequence={}, per_image=[],
+                  written=[w for _, _, w in records if w is not None], records=records)
+    if len(acc):
+        out.summary, out.per_sequence, out.per_image = acc.summary(), acc.per_sequence(), acc.per_image()
+    return out
 
 
 def compare(dataset: Any, methods: Mapping[str, Any] | Sequence[Any], **kwargs) -> Dict[str, EvalResult]:
@@ -435,6 +470,15 @@ def markdown_report(dataset: Any, results: Mapping[str, EvalResult], *, pairs: i
 
 def dataset_label(dataset: Any) -> str:
     """``sintel training final``, ``folder``: the dataset and its split as a caption names them."""
-    split = split_name(dataset) if not isinstance(dataset, Mapping) else str(dataset.get("split", ""))
+    split = split_name(dataset) if not isinstance(dataset, Mapping) else " ".join(
+        x for x in (dataset.get("split"), dataset.get("passes")) if x)
     name = dataset["dataset"] if isinstance(dataset, Mapping) else dataset.name
     return f"{name} {split}".strip() if split not in ("", "all") else name
+
+
+def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, by_magnitude: bool = True) -> str:
+    """:func:`markdown_report` of a saved JSON document (:func:`report`): the tables of the README and the model card
+    are generated from the measurement itself, never copied by hand."""
+    results = {mid: EvalResult.from_dict(r) for mid, r in doc["methods"].items()}
+    return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
+                           stamp=doc.get("date", ""), machine=doc.get("machine", ""))

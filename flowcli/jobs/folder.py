@@ -21,7 +21,7 @@ from flowcli.errors import InputError, OutputCollisionError
 from flowcli.frames import consecutive_pairs, list_frames, output_names, read_pairs_file, shard
 from flowcli.threads import Worker, prefetch
 
-__all__ = ["FORMATS", "FolderItem", "FolderResult", "pending", "plan_folder", "run_folder"]
+__all__ = ["FORMATS", "FolderItem", "FolderResult", "merge_results", "pending", "plan_folder", "run_folder"]
 
 FORMATS = ("flo", "png", "pfm", "npy", "npz")
 
@@ -44,6 +44,22 @@ class FolderResult:
     written: list[int] = field(default_factory=list)
     failures: dict[int, tuple[FolderItem, str]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def summary(self, pairs: int, skipped: int, output: str) -> dict:
+        """The job's summary as plain JSON values (``pairs`` in the job, ``skipped`` as done before)."""
+        return {"pairs": pairs, "written": len(self.written), "skipped": skipped, "failed": len(self.failures),
+                "output": str(output), "seconds": round(self.seconds, 3),
+                "failures": [{"frame1": str(it.frame1), "frame2": str(it.frame2), "error": msg}
+                             for it, msg in sorted(self.failures.values(), key=lambda f: f[0].index)]}
+
+
+def merge_results(parts: Sequence[FolderResult]) -> FolderResult:
+    """One result from the results of several processes that shared a job (``flowcli dir`` under torchrun): the
+    pairs written and failed by any, in the job's order; ``seconds`` is the slowest part's (they ran side by side)."""
+    out = FolderResult(seconds=max((p.seconds for p in parts), default=0.0))
+    out.written = sorted(i for p in parts for i in p.written)
+    out.failures = dict(sorted((k, v) for p in parts for k, v in p.failures.items()))
+    return out
 
 
 def plan_folder(frames: Optional[str | os.PathLike], *, outdir: str | os.PathLike, pairs_file=None, fmt: str = "flo",

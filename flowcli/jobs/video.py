@@ -5,20 +5,26 @@ recipe's CPU part in worker threads on a GPU, :mod:`flowcli.streaming`), and a w
 Queues between them are bounded, so memory stays flat on long clips. The color video uses one normalization for the
 whole clip (``max_flow``, or a percentile of the magnitude from a first pass over a sample of pairs), so colors mean
 the same speed in every frame.
+
+Several processes (``flowcli video`` under torchrun) share a clip with :func:`split_job`: each computes a contiguous
+run of pairs (their frame ranges overlap by one frame, so every pair is computed once) and writes its flow files under
+the pairs' numbers in the whole clip; :func:`merge_results` adds up their results, and :func:`render_flow_files`
+makes the color video afterwards from the flow files, normalized as the first pass of a single run would be.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from flowcli.threads import Worker
 from flowcli.videoio import VideoWriter, open_video
 
-__all__ = ["DEFAULT_FPS", "VideoJob", "VideoResult", "expected_pairs", "run_video"]
+__all__ = ["DEFAULT_FPS", "VideoJob", "VideoResult", "expected_pairs", "merge_results", "render_flow_files",
+           "run_video", "split_job"]
 
 DEFAULT_FPS = 25.0  # when the clip does not say
 SAMPLE_PAIRS = 16  # pairs the first (normalization) pass looks at
@@ -41,6 +47,8 @@ class VideoJob:
     max_flow: Optional[float] = None
     percentile: float = 99.0
     batch_size: int = 4
+    first_pair: int = 0  # number of the first pair in the flow files' names (a part of a shared clip)
+    digits: Optional[int] = None  # digits of those numbers (default: enough for the pairs the header announces)
 
     @property
     def selection(self) -> dict:
@@ -91,6 +99,7 @@ class _Emitter:
     """The writer thread's work: color, encode, save, and the flow statistics."""
 
     def __init__(self, job: VideoJob, writer: Optional[VideoWriter], norm: Optional[float], digits: int) -> None:
+        digits = job.digits or digits
         self.job, self.writer, self.norm, self.digits = job, writer, norm, digits
         self.pairs, self.mag_sum, self.mag_max, self.pixels = 0, 0.0, 0.0, 0
 
@@ -109,19 +118,19 @@ class _Emitter:
             color = flow_to_color(flow, max_flow=self.norm)
             self.writer.write(np.concatenate([pair.frame1, color], axis=1) if self.job.side_by_side else color)
         if self.job.flo_dir is not None:
-            write_flow(Path(self.job.flo_dir) / f"{pair.index:0{self.digits}d}.{self.job.fmt}", flow)
+            write_flow(flow_file(self.job, self.job.first_pair + pair.index, self.digits), flow)
         self.pairs += 1
 
 
 def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], None]] = None,
               on_advance: Optional[Callable[[int], None]] = None,
               on_note: Optional[Callable[[str], None]] = None,
-              on_warning: Optional[Callable[[str], None]] = None) -> VideoResult:
+              on_warning: Optional[Callable[[str], None]] = None, allow_empty: bool = False) -> VideoResult:
     """Run ``job``. ``on_start(expected_pairs)`` (0 when the header does not say), ``on_advance(n)`` as pairs are
     computed, ``on_note(text)`` for details (the normalization), ``on_warning(text)`` for what the user should know
     (an unknown frame rate). Raises ValueError for an unreadable
-    clip or one with fewer than 2 selected frames; nothing is left behind on any error or interrupt (the video file
-    appears only when complete)."""
+    clip or one with fewer than 2 selected frames (unless ``allow_empty``: a part of a shared clip may hold no pair);
+    nothing is left behind on any error or interrupt (the video file appears only when complete)."""
     note = on_note or (lambda text: None)
     stream = open_video(job.clip, **job.selection)  # fails early on an unreadable clip
     info = stream.info
@@ -141,12 +150,13 @@ def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], No
              + (" (flows kept for the main pass)" if cached is not None else ""))
         stream = open_video(job.clip, **job.selection)
     result.first_pass_seconds = time.perf_counter() - t0
-    _main_pass(estimator, job, stream, cached, result, expected, on_start, on_advance)
+    _main_pass(estimator, job, stream, cached, result, expected, on_start, on_advance, allow_empty)
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: int, on_start, on_advance) -> None:
+def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: int, on_start, on_advance,
+               allow_empty: bool = False) -> None:
     from flowcli.streaming import replay_flow, stream_flow
 
     writer = VideoWriter(job.viz, result.fps) if job.viz else None
@@ -162,7 +172,7 @@ def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: in
             if on_advance:
                 on_advance(1)
         worker.close()
-        if emit.pairs == 0:
+        if emit.pairs == 0 and not allow_empty:
             raise ValueError(f"{job.clip}: fewer than 2 frames{_selection_text(job)}; no pair to compute")
         if writer is not None:
             writer.close()
@@ -182,3 +192,108 @@ def _selection_text(job: VideoJob) -> str:
              f"--frames {job.frames}" if job.frames else ""]
     parts = [p for p in parts if p]
     return f" (after {' '.join(parts)})" if parts else ""
+
+
+def flow_file(job: VideoJob, index: int, digits: int) -> Path:
+    """The --flo-dir file of pair ``index`` of the clip."""
+    return Path(job.flo_dir) / f"{index:0{digits}d}.{job.fmt}"
+
+
+def _digits(expected: int) -> int:
+    return max(6, len(str(expected)))
+
+
+def split_job(job: VideoJob, rank: int, size: int) -> tuple[VideoJob, int]:
+    """Rank ``rank`` of ``size``'s part of ``job`` and the pairs the whole job should give.
+
+    The pairs (as many as the clip's header announces for the selection, or as a decoding pass counts when it does
+    not say) are cut into ``size`` contiguous runs; the part runs from its first pair's first frame to its last
+    pair's second frame, so neighbouring parts share one frame. The last part runs to the end of the clip (a header
+    that is a frame or two off changes only its length). Parts write flow files only (no color video), numbered
+    by the pair's place in the whole clip."""
+    stream = open_video(job.clip, **job.selection)
+    try:
+        header = expected_pairs(stream.info.frame_estimate, job.start, job.every, job.frames)
+        total = header or max(0, sum(1 for _ in stream.frames) - 1)
+    finally:
+        stream.close()
+    lo, hi = rank * total // size, (rank + 1) * total // size
+    if rank < size - 1:
+        frames: Optional[int] = hi - lo + 1
+    else:
+        frames = job.frames - lo if job.frames else None
+    part = replace(job, viz=None, side_by_side=False, start=job.start + lo * job.every, frames=frames,
+                   first_pair=lo, digits=job.digits or _digits(header))
+    return part, total
+
+
+def merge_results(job: VideoJob, parts: Sequence[VideoResult]) -> VideoResult:
+    """The whole clip's result from its parts' (:func:`split_job`): pairs and flow statistics over all parts,
+    ``seconds`` the slowest part's. ValueError when no part had a pair (the clip has fewer than 2 frames)."""
+    pairs = sum(p.pairs for p in parts)
+    if len(parts) == 1 and pairs:
+        return parts[0]
+    if not pairs:
+        raise ValueError(f"{job.clip}: fewer than 2 frames{_selection_text(job)}; no pair to compute")
+    return replace(parts[0], pairs=pairs, seconds=max(p.seconds for p in parts),
+                   mean_px=sum(p.mean_px * p.pairs for p in parts) / pairs, max_px=max(p.max_px for p in parts))
+
+
+def render_flow_files(job: VideoJob, result: VideoResult, *, on_advance: Optional[Callable[[int], None]] = None,
+                      on_note: Optional[Callable[[str], None]] = None,
+                      on_warning: Optional[Callable[[str], None]] = None) -> None:
+    """Write ``job.viz`` from the ``result.pairs`` flow files that the parts of ``job`` wrote in ``job.flo_dir``.
+    Without ``job.max_flow`` the normalization is the percentile over the pairs that a single run's first pass
+    samples, so the video is the one a single run makes. Sets ``result.max_flow``, ``result.fps`` and
+    ``result.first_pass_seconds``."""
+    stream = open_video(job.clip, **job.selection)  # the frames, for --side-by-side, and the header's pair count
+    try:
+        if not job.side_by_side:
+            stream.close()
+        header = expected_pairs(stream.info.frame_estimate, job.start, job.every, job.frames)
+        paths = [flow_file(job, k, job.digits or _digits(header)) for k in range(result.pairs)]
+        _normalize(job, result, paths, header, on_note or (lambda text: None), on_warning)
+        writer = VideoWriter(job.viz, result.fps)
+        try:
+            _encode(job, result, paths, stream, writer, on_advance)
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        stream.close()
+
+
+def _normalize(job: VideoJob, result: VideoResult, paths: list, header: int, note, warn) -> None:
+    from flowcli.io import read_flow
+    from flowcli.streaming import sample_magnitudes, samples_percentile
+
+    t0 = time.perf_counter()
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(2, f"flow file missing ({len(missing)} of {len(paths)}; with several machines "
+                                   f"--flo-dir must be on a file system they all share)", str(missing[0]))
+    if job.max_flow is None:
+        stride = max(1, -(-header // SAMPLE_PAIRS)) if header else 1
+        value = samples_percentile([sample_magnitudes(read_flow(p)[0]) for p in paths[::stride]], job.percentile)
+        result.max_flow = value if value > 0 else 1.0
+        note(f"normalization: {job.percentile:g}th percentile of {len(paths[::stride])} sampled pairs = "
+             f"{result.max_flow:.2f} px")
+    if result.fps <= 0:
+        (warn or note)(f"{job.clip}: frame rate unknown; writing {DEFAULT_FPS:g} fps")
+        result.fps = DEFAULT_FPS
+    result.first_pass_seconds = time.perf_counter() - t0
+
+
+def _encode(job: VideoJob, result: VideoResult, paths: list, stream, writer: VideoWriter, on_advance) -> None:
+    from flowcli.io import read_flow
+    from flowcli.viz import flow_to_color
+
+    frames = stream.frames if job.side_by_side else None
+    for path in paths:
+        color = flow_to_color(read_flow(path)[0], max_flow=result.max_flow)
+        if frames is not None:
+            color = np.concatenate([next(frames)[1], color], axis=1)
+        writer.write(color)
+        if on_advance:
+            on_advance(1)
+    writer.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import torch.distributed as dist
 
 import torch.nn.functional as F
 
+from ..distributed import World, any_rank, init_process_group, timeout_seconds
 from ..io.atomic import atomic_path
 from ..metrics import MetricAccumulator
 from ..model import LiteFlowNet, build_liteflownet
@@ -101,28 +101,12 @@ def stage_lr(stage: Stage, step_in_stage: int) -> float:
     return stage.lr * 0.5 ** sum(1 for m in stage.milestones if step_in_stage >= m)
 
 
-class _Dist:
-    """World facts, from torchrun's environment."""
-
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.enabled = self.world > 1
-
-    def device(self, requested: str) -> torch.device:
-        if requested == "auto":
-            requested = "cuda" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(requested)
-        if dev.type == "cuda" and self.enabled:
-            dev = torch.device("cuda", self.local_rank)
-        return dev
-
-    def init(self, device: torch.device) -> None:
-        if self.enabled and not dist.is_initialized():
-            if device.type == "cuda":
-                torch.cuda.set_device(device)
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+def _train_device(world: World, requested: str) -> torch.device:
+    """The rank's device (:meth:`flowcli.distributed.World.device`), ``auto`` resolved."""
+    name = world.device(requested)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig,
@@ -158,13 +142,9 @@ def _trim_metrics(path: Path, step: int) -> None:
             tmp.write_text("".join(keep))
 
 
-def _agreed(flag: bool, world: "_Dist", dev: torch.device) -> bool:
+def _agreed(flag: bool, world: World, dev: torch.device) -> bool:
     """True when any rank says so: a stop decided by one rank's clock must stop every replica at the same step."""
-    if not world.enabled:
-        return bool(flag)
-    t = torch.tensor([int(bool(flag))], device=dev)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return any_rank(flag) if world.enabled else bool(flag)
 
 
 class WeightAverage:
@@ -267,9 +247,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     t_called = time.time()
     run_dir = Path(run_dir)
     retain_freed_memory()  # every step allocates the same activations again (see flowcli.runtime)
-    world = _Dist()
-    dev = world.device(device)
-    world.init(dev)
+    world = World.from_env()
+    dev = _train_device(world, device)
+    # collectives wait for rank 0's validation and checkpoints: torch's own timeout unless FLOWCLI_DIST_TIMEOUT says
+    init_process_group(world, dev, timeout=timeout_seconds(default=None))
     precision = resolve_precision(config.precision, dev)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one crop size per stage: the autotuned kernels are reused every step
@@ -305,7 +286,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     vals: dict[int, list] = {}  # validation sets per stage (each stage's own data)
     stage_index, net, opt, ema = -1, model, None, None
     t_last, steps_since = time.time(), 0
-    stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.world),
+    stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.size),
                                               batch_size=None, num_workers=config.workers,
                                               pin_memory=dev.type == "cuda"))  # so non_blocking copies overlap
     for step in range(start, end):
