@@ -1,9 +1,8 @@
-"""The device and precision vocabulary, parsed in one place for every command and the Python API."""
+"""The device and precision vocabulary, parsed in one place for every command and the Python API. torch is imported
+only where a device is resolved, so that the command line can check its options without loading it."""
 from __future__ import annotations
 
 import re
-
-import torch
 
 __all__ = ["DEVICE_PATTERN", "PRECISIONS", "check_precision", "parse_device", "resolve_device"]
 
@@ -19,9 +18,11 @@ def parse_device(text: str) -> str:
     return value
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device="auto"):
     """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given, checked against
-    the machine."""
+    the machine; returns a ``torch.device``."""
+    import torch
+
     if isinstance(device, torch.device):
         return device
     name = parse_device(device)
@@ -36,7 +37,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def check_precision(precision: str, device: torch.device) -> str:
+def check_precision(precision: str, device) -> str:
     """``precision`` if it is one of :data:`PRECISIONS` and runs on ``device`` (fp16 needs CUDA), else ValueError."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")

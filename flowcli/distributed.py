@@ -7,20 +7,20 @@ GPU with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_
 :func:`all_gather_object`, :func:`broadcast_object` and :func:`any_rank` are the collectives the jobs and the trainer
 need, each a no-op or the identity in a world of 1.
 
-A batch job over several ranks (:func:`session`, :class:`Session`) needs more than collectives: ranks finish at
+A batch job over several ranks (:func:`join_ranks`, :class:`RankGroup`) needs more than collectives: ranks finish at
 different times (a collective that waits for a slower rank would run into its timeout), and a rank that fails must
 stop the others instead of leaving them waiting. So the ranks also talk through the launcher's key-value store:
 
-* every rank posts its end (done, or failed with a one-line message), and :meth:`Session.settle` waits for all of
+* every rank posts its end (done, or failed with a one-line message), and :meth:`RankGroup.settle` waits for all of
   them with no limit on how long the others work, failing at once when a rank posts a failure;
 * every rank beats (a counter in the store, from a background thread); a rank whose beat stops for
   ``FLOWCLI_DIST_TIMEOUT`` seconds (killed, out of memory, a lost node) is taken for dead, so the job fails instead
   of hanging;
-* :meth:`Session.advance` counts work in shared counters (the progress bar of rank 0 shows the whole job) and checks,
+* :meth:`RankGroup.advance` counts work in shared counters (the progress bar of rank 0 shows the whole job) and checks,
   about once a second, whether another rank failed, so the others stop mid-work.
 
 The start-up rendezvous and the collectives time out after ``FLOWCLI_DIST_TIMEOUT`` seconds (default 300) in a
-:func:`session`; the jobs call collectives only at the start (a barrier, so that a group that cannot work fails before
+:func:`join_ranks`; the jobs call collectives only at the start (a barrier, so that a group that cannot work fails before
 the work) and once every rank has settled, so a collective that times out means a rank died in between.
 
 No click, rich or torch at import time (torch is imported when a process group is started).
@@ -35,8 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
-__all__ = ["DEFAULT_TIMEOUT", "ENV_TIMEOUT", "RankFailure", "Session", "World", "all_gather_object", "any_rank",
-           "barrier", "broadcast_object", "destroy_process_group", "init_process_group", "session", "timeout_seconds"]
+__all__ = ["DEFAULT_TIMEOUT", "ENV_TIMEOUT", "RankFailure", "RankGroup", "World", "all_gather_object", "any_rank",
+           "barrier", "broadcast_object", "destroy_process_group", "init_process_group", "join_ranks", "timeout_seconds"]
 
 ENV_TIMEOUT = "FLOWCLI_DIST_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0  # seconds
@@ -238,11 +238,11 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-class Session:
+class RankGroup:
     """This process's part in a batch job of ``world.size`` processes (see the module's notes).
 
     In a world of 1 everything is local: :meth:`advance` counts, :meth:`settle` returns at once and :meth:`gather`
-    gives ``[obj]``. Use :func:`session`, which starts and ends it."""
+    gives ``[obj]``. Use :func:`join_ranks`, which starts and ends it."""
 
     def __init__(self, world: World, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.world = world
@@ -257,12 +257,12 @@ class Session:
 
     # -- life cycle
     def start(self) -> None:
-        """Connect to the store and start beating (the process group must be running). Each session of a process
+        """Connect to the store and start beating (the process group must be running). Each joining of a process
         gets its own keys, so that a script may run several jobs in one launch."""
         if not self.world.enabled:
             return
         self._store = _store_client(self.timeout)
-        number = self._store.add(f"sessions/{self.world.rank}", 1)  # the same on every rank running the same jobs
+        number = self._store.add(f"groups/{self.world.rank}", 1)  # the same on every rank running the same jobs
         self._ns = f"s{number}/"
         beat_store = _store_client(self.timeout)
         interval = min(1.0, self.timeout / 5)
@@ -399,15 +399,15 @@ def _first_collective(device: Any) -> None:
 
 
 @contextmanager
-def session(device: Any = "cpu", *, world: Optional[World] = None) -> Iterator[Session]:
+def join_ranks(device: Any = "cpu", *, world: Optional[World] = None) -> Iterator[RankGroup]:
     """Run a batch job's part in this process: start the process group (for the rank's ``device``, see
-    :meth:`World.device`) and a :class:`Session`; on an error post the failure so the other ranks stop (a
-    :class:`RankFailure` is not posted again); at the end stop the session and the group this call started.
+    :meth:`World.device`) and a :class:`RankGroup`; on an error post the failure so the other ranks stop (a
+    :class:`RankFailure` is not posted again); at the end stop the heartbeat and the group this call started.
     The timeout (collectives, silent ranks) is :func:`timeout_seconds`."""
     world = World.from_env() if world is None else world
     timeout = timeout_seconds()
     started = init_process_group(world, device, timeout=timeout)
-    job = Session(world, timeout=timeout)
+    job = RankGroup(world, timeout=timeout)
     try:
         if started:
             _first_collective(device)

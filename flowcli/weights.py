@@ -32,6 +32,7 @@ from .io.atomic import atomic_path
 from .model import LiteFlowNet
 from .model.levels import MEAN_IMAGE1, MEAN_IMAGE2
 from .recipe import PLAIN, Recipe
+from .resources import data_dir
 
 FORMAT = "flowcli"
 FORMAT_VERSION = 1
@@ -299,18 +300,9 @@ def bundled_entries() -> list[Weights]:
 
 
 def weights_dir() -> Path:
-    """Where bundled weights live: ``$FLOWCLI_WEIGHTS_DIR``; else, in an installed wheel, the package's ``_weights``
-    folder (the build maps the source tree's ``weights/`` onto it, see setup.py); else the top-level ``weights/``
-    folder beside the package (a source checkout or an editable install)."""
-    env = os.environ.get("FLOWCLI_WEIGHTS_DIR")
-    if env:
-        return Path(env)
-    import importlib.resources
-
-    installed = importlib.resources.files("flowcli") / "_weights"
-    if isinstance(installed, Path) and installed.is_dir():
-        return installed
-    return Path(__file__).resolve().parent.parent / "weights"
+    """Where bundled weights live: ``$FLOWCLI_WEIGHTS_DIR``, else the shipped ``weights`` folder
+    (:func:`flowcli.resources.data_dir`)."""
+    return data_dir("FLOWCLI_WEIGHTS_DIR", "weights")
 
 
 def bundled_path(name: Optional[str] = None) -> Path:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from flowcli.distributed import ENV_TIMEOUT, Session, World, session, timeout_seconds
+from flowcli.distributed import ENV_TIMEOUT, RankGroup, World, join_ranks, timeout_seconds
 from flowcli.frames import shard
 from tests.support import REPO
 
@@ -72,24 +72,24 @@ def test_timeout_from_env(monkeypatch):
 def test_single_process_session_is_local(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
-    with session("cpu") as job:
+    with join_ranks("cpu") as job:
         assert job.world == World()
         assert job.advance(2, "pairs") == 2 and job.advance(3, "pairs") == 5 and job.count("pairs") == 5
         assert job.count("other") == 0
         job.check()
         job.settle()
         assert job.gather({"x": 1}) == [{"x": 1}]
-    assert Session(World()).gather(7) == [7]
+    assert RankGroup(World()).gather(7) == [7]
 
 
 WORKER = """
 import json, os, signal, sys, time
-from flowcli.distributed import RankFailure, session
+from flowcli.distributed import RankFailure, join_ranks
 mode, out = sys.argv[1], sys.argv[2]
 rank = int(os.environ["RANK"])
 result = {}
 try:
-    with session("cpu") as job:
+    with join_ranks("cpu") as job:
         job.advance(rank + 1, "items")
         if mode == "fail" and rank == 1:
             raise ValueError("broken on purpose")

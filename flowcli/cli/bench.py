@@ -23,12 +23,12 @@ def _sizes(ctx, param, values):
 
 
 def _devices(ctx, param, values):
-    from flowcli.cli.options import _DEVICE
+    from flowcli.devices import parse_device
 
-    bad = [v for v in values if not _DEVICE.match(v.strip().lower())]
-    if bad:
-        raise click.BadParameter(f"{bad[0]!r} is not a device (use auto, cpu, cuda or cuda:N)", ctx, param)
-    return [v.strip().lower() for v in values]
+    try:
+        return [parse_device(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("bench")

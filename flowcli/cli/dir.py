@@ -6,9 +6,9 @@ from typing import Optional
 
 import click
 
-from flowcli.cli.app import pass_app, rate_text
+from flowcli.cli.app import is_out_of_memory, memory_tips, pass_app, rate_text
 from flowcli.cli.options import check_output_folder, flow_options, input_file, make_estimator
-from flowcli.cli.parallel import SharedTask, rank_session
+from flowcli.cli.parallel import SharedTask, rank_group
 from flowcli.jobs.folder import FORMATS
 
 MAX_FAILURE_LINES = 20  # beyond that, a broken run would bury the summary
@@ -58,7 +58,7 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
 
     if not frames and not pairs_file:
         raise click.UsageError("give a FRAMES folder or --pairs FILE")
-    with rank_session(flow) as job:
+    with rank_group(flow) as job:
         items = _plan(frames, outdir, pairs_file, fmt, viz_dir, shard)
         mine = job.world.share(items)
         todo = pending(mine) if resume else mine
@@ -81,7 +81,10 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
     app.info(f"{len(result.written)} of {len(items)} pairs written to {outdir} ({skipped} already done) in "
              f"{result.seconds:.1f} s ({rate_text(len(result.written), result.seconds)})")
     if result.failures and app.is_main:  # rank 0 only: a launcher stops the job when any rank exits non-zero
-        app.abort(f"{len(result.failures)} of {len(items)} pairs failed")
+        messages = [str(m) for _, m in result.failures.values()]
+        memory = next((m for m in messages if is_out_of_memory(RuntimeError(m))), None)
+        tip = f"; {memory_tips(click.get_current_context().command, gpu='cuda' in memory.lower())}" if memory else ""
+        app.abort(f"{len(result.failures)} of {len(items)} pairs failed{tip}")
 
 
 def _plan(frames, outdir: str, pairs_file, fmt: str, viz_dir, shard) -> list:

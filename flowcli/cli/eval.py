@@ -6,9 +6,9 @@ from typing import Optional
 import click
 
 from flowcli.baselines import BASELINES
-from flowcli.cli.app import pass_app, rate_text
+from flowcli.cli.app import pass_app
 from flowcli.cli.options import check_output_file, check_output_folder, flow_options, make_estimator
-from flowcli.cli.parallel import SharedTask, rank_session
+from flowcli.cli.parallel import SharedTask, rank_group, score_share
 from flowcli.cli.render import render_eval, write_eval
 from flowcli.data.datasets import DATASETS
 
@@ -77,15 +77,15 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
         raise click.UsageError("--json - and --markdown - cannot both use stdout")
     for path in (json_file, markdown_file):
         check_output_file(path)
-    with rank_session(flow) as job:
-        ds, n = _open_split(dataset, root, split, passes, limit, submission_dir)
+    with rank_group(flow) as job:
+        ds, n = _open_split(dataset, root, split, passes, limit, submission_dir, (json_file, markdown_file))
         methods = _methods(app, baselines, with_model, with_plain, flow)
         title = ds.name if ds.split in ("", "all") else f"{ds.name} {ds.split}"
         app.info(f"{title}: {n} of {len(ds)} pairs under {ds.root}"
                  f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
         with app.progress() as bar:
             tasks = {mid: SharedTask(bar, job, mid, n) for mid in methods}
-            parts = {mid: _run_one(app, tasks[mid], ds, mid, est, limit=limit, batch_size=batch_size,
+            parts = {mid: score_share(app, tasks[mid], ds, mid, est, limit=limit, batch_size=batch_size,
                                    submission_dir=submission_dir, indices=job.world.share(range(n)))
                      for mid, est in methods.items()}
             job.settle(on_wait=lambda: [t.refresh() for t in tasks.values()])
@@ -98,19 +98,16 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
                markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude)
 
 
-def _open_split(dataset: str, root: str, split, passes, limit, submission_dir):
-    """The dataset reader and the number of pairs to run; bad options are usage errors, a split without ground truth
-    and nowhere to write fails before any method loads."""
+def _open_split(dataset: str, root: str, split, passes, limit, submission_dir, outputs):
+    """:func:`flowcli.jobs.evaluation.prepare_split` with bad options as usage errors."""
     from flowcli.errors import GroundTruthError, SplitError
-    from flowcli.jobs.evaluation import HAS_PASSES, check_scorable, open_split
+    from flowcli.jobs.evaluation import HAS_PASSES, prepare_split
 
     if passes is not None and dataset.lower() not in HAS_PASSES:
         raise click.BadParameter(f"{dataset} has no passes (only {', '.join(HAS_PASSES)} do)", param_hint="'--pass'")
     try:
-        ds = open_split(dataset.lower(), root, split, passes)
-        n = len(ds) if limit is None else min(limit, len(ds))
-        if submission_dir is None:
-            check_scorable(ds, limit=n)  # before loading any method: fails at once, naming the expected path
+        ds, n = prepare_split(dataset.lower(), root, split, passes, limit=limit, submission_dir=submission_dir,
+                              outputs=[f for f in outputs if f and f != "-"])
     except SplitError as exc:
         raise click.BadParameter(str(exc), param_hint="'--split'") from None
     except GroundTruthError as exc:
@@ -118,23 +115,3 @@ def _open_split(dataset: str, root: str, split, passes, limit, submission_dir):
     if submission_dir is not None:
         check_output_folder(submission_dir, create=True)
     return ds, n
-
-
-def _run_one(app, task, ds, mid: str, est, **kwargs):
-    """One method over this rank's pairs, advancing its progress task (the whole job's count; rate = pairs per
-    wall-clock second)."""
-    import time
-
-    from flowcli.jobs.evaluation import evaluate, method_name
-
-    t0, done = time.perf_counter(), [0]
-
-    def on_item(item: dict) -> None:
-        task.advance(1)
-        done[0] += 1
-        m = item["metrics"]
-        if m is not None:
-            aee = "no valid pixels" if m["aee"] is None else f"AEE {m['aee']:.3f}"
-            app.verbose(f"{mid} {item['name']}: {aee} ({rate_text(done[0], time.perf_counter() - t0)})")
-
-    return evaluate(ds, est, on_item=on_item, method=mid, label=method_name(est)[1], **kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +12,11 @@ from typing import Callable, Optional, Sequence
 
 import click
 
+from flowcli.devices import parse_device
 from flowcli.io.flow import FLOW_EXTENSIONS
 from flowcli.io.image import IMAGE_EXTENSIONS
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")  # flowcli.videoio's, without importing it
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # flowcli.devices' vocabulary (importing it loads torch)
 
 
 def input_file() -> click.Path:
@@ -111,9 +110,10 @@ def device_option(**kw) -> Callable:
         if value is None:
             return value
         text = value.strip().lower()
-        if not _DEVICE.match(text):
-            raise click.BadParameter(f"{value!r} is not a device (use auto, cpu, cuda or cuda:N)", ctx, param)
-        return text
+        try:
+            return parse_device(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
 
     return click.option("--device", default="auto", show_default=True, callback=check, metavar="DEVICE",
                         help="auto, cpu, cuda or cuda:N.", **kw)

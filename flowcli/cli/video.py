@@ -7,8 +7,8 @@ from typing import Optional
 import click
 
 from flowcli.cli.app import pass_app, rate_text
-from flowcli.cli.options import check_output_folder, flow_options, input_file, make_estimator, video_path_option
-from flowcli.cli.parallel import SharedTask, rank_session
+from flowcli.cli.options import check_distinct, check_output_folder, flow_options, input_file, make_estimator, video_path_option
+from flowcli.cli.parallel import SharedTask, rank_group
 
 
 @click.command(short_help="Flow for every pair of consecutive frames of a video.")
@@ -58,9 +58,10 @@ def command(app, clip: str, viz: Optional[str], side_by_side: bool, flo_dir: Opt
         raise click.UsageError("--side-by-side needs --viz")
     if viz and not flo_dir and World.from_env().enabled:
         raise click.UsageError("under torchrun --viz needs --flo-dir (rank 0 makes the video from the flow files)")
+    check_distinct([clip], [viz] if viz else [])  # no output may replace the clip
     job = VideoJob(clip, viz, side_by_side, flo_dir, fmt, start, every, max_frames, resize, max_flow, percentile,
                    batch_size)
-    with rank_session(flow) as ranks:
+    with rank_group(flow) as ranks:
         if viz:
             check_output_folder(Path(viz).parent)
         if flo_dir:
@@ -70,9 +71,14 @@ def command(app, clip: str, viz: Optional[str], side_by_side: bool, flo_dir: Opt
         part, total = split_job(job, ranks.world.rank, ranks.world.size) if ranks.world.enabled else (job, None)
         with app.progress(unit="frames") as bar:
             task = SharedTask(bar, ranks, "frames", total=total)
-            result = run_video(est, part, on_start=None if total is not None else lambda n: task.set_total(n or None),
-                               on_advance=task.advance, on_note=app.verbose, on_warning=app.warn,
-                               allow_empty=ranks.world.enabled)
+            try:
+                result = run_video(est, part, on_start=None if total is not None else lambda n: task.set_total(n or None),
+                                   on_advance=task.advance, on_note=app.verbose, on_warning=app.warn,
+                                   allow_empty=ranks.world.enabled)
+            except KeyboardInterrupt as exc:
+                exc.message = "interrupted; no video written" + (f", the flow files in {flo_dir} are complete"
+                                                                  if flo_dir else "")
+                raise
             ranks.settle(on_wait=task.refresh)
         result = merge_results(job, ranks.gather(result))
     if not app.is_main:

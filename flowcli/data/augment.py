@@ -103,6 +103,26 @@ def _half_extent(lin: np.ndarray, h: int, w: int) -> Tuple[float, float]:
             0.5 * (abs(lin[1, 0]) * (w - 1) + abs(lin[1, 1]) * (h - 1)))
 
 
+def _plain_crop(sample: dict, a1: np.ndarray, a2: np.ndarray, h: int, w: int) -> Optional[dict]:
+    """The sample cut out by slicing when both maps are the same integer translation inside the source (exact, and
+    no resampling blur), else None."""
+    plain = _integer_translation(a1, a2)
+    if plain is None:
+        return None
+    x0, y0 = plain
+    src_h, src_w = sample["img1"].shape[:2]
+    if not (0 <= x0 and 0 <= y0 and x0 + w <= src_w and y0 + h <= src_h):
+        return None
+    out = dict(sample)
+    sl = (slice(y0, y0 + h), slice(x0, x0 + w))
+    for key in ("img1", "img2", "flow", "valid", "occ"):
+        if sample.get(key) is not None:
+            out[key] = np.ascontiguousarray(sample[key][sl])
+    if out.get("occ") is not None and out.get("flow") is not None:
+        out["occ"] = out["occ"] | _leaves(out["flow"], h, w)
+    return out
+
+
 def warp_pair(sample: dict, a1: np.ndarray, a2: np.ndarray, crop: Tuple[int, int]) -> dict:
     """Resample a sample through 3x3 maps ``a1``/``a2`` (crop pixel -> source pixel); returns a new dict.
 
@@ -114,20 +134,10 @@ def warp_pair(sample: dict, a1: np.ndarray, a2: np.ndarray, crop: Tuple[int, int
     Other keys are copied.
     """
     h, w = int(crop[0]), int(crop[1])
+    cropped = _plain_crop(sample, a1, a2, h, w)
+    if cropped is not None:
+        return cropped
     out = dict(sample)
-    plain = _integer_translation(a1, a2)
-    if plain is not None:
-        x0, y0 = plain
-        src_h, src_w = sample["img1"].shape[:2]
-        if 0 <= x0 and 0 <= y0 and x0 + w <= src_w and y0 + h <= src_h:
-            sl = (slice(y0, y0 + h), slice(x0, x0 + w))
-            for key in ("img1", "img2", "flow", "valid", "occ"):
-                if sample.get(key) is not None:
-                    out[key] = np.ascontiguousarray(sample[key][sl])
-            if out.get("occ") is not None and out.get("flow") is not None:
-                out["occ"] = out["occ"] | _leaves(out["flow"], h, w)
-            return out
-
     inv = cv2.WARP_INVERSE_MAP
     m1, m2 = a1[:2].astype(np.float64), a2[:2].astype(np.float64)
     out["img1"] = cv2.warpAffine(sample["img1"], m1, (w, h), flags=cv2.INTER_LINEAR | inv,

@@ -30,7 +30,7 @@ from flowcli.errors import GroundTruthError
 from flowcli.metrics import MetricAccumulator, magnitude_bin_labels
 
 __all__ = ["COLUMNS", "EvalResult", "check_scorable", "compare", "evaluate", "machine_description", "magnitude_rows",
-           "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "report", "missing_gt_error", "table_rows"]
+           "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "prepare_split", "report", "missing_gt_error", "table_rows"]
 
 
 @dataclass
@@ -178,6 +178,18 @@ def _samples(dataset: Any, indices: Sequence[int]):
         yield i, dataset[i]
 
 
+def _pairs_to_run(dataset: Any, limit: Optional[int], batch_size: int) -> int:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    if n == 0:
+        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no pairs to evaluate under "
+                         f"{getattr(dataset, 'root', '?')}")
+    return n
+
+
 def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch_size: int = 4,
              on_item: Optional[Callable[[dict], None]] = None, submission_dir: Optional[str | os.PathLike] = None,
              method: Optional[str] = None, label: Optional[str] = None, prefetch: bool = True,
@@ -197,16 +209,7 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     ``submission_dir`` is given (nothing would come of the run), and RuntimeError when the method returns
     non-finite or wrongly sized flow.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    n = len(dataset)
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        n = min(n, int(limit))
-    if n == 0:
-        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no pairs to evaluate under "
-                         f"{getattr(dataset, 'root', '?')}")
+    n = _pairs_to_run(dataset, limit, batch_size)
     if submission_dir is None:
         # decide before the (slow) estimation: a split without ground truth and nowhere to write is a mistake
         check_scorable(dataset, limit=n)
@@ -482,3 +485,34 @@ def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, b
     results = {mid: EvalResult.from_dict(r) for mid, r in doc["methods"].items()}
     return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
                            stamp=doc.get("date", ""), machine=doc.get("machine", ""))
+
+
+def prepare_split(dataset: str, root: str | os.PathLike, split: Optional[str] = None, passes: Optional[str] = None, *,
+                  limit: Optional[int] = None, submission_dir: Optional[str | os.PathLike] = None,
+                  outputs: Sequence[str | os.PathLike] = ()) -> tuple[Any, int]:
+    """The reader of a split and the number of pairs to run, checked before any method loads: a split without ground
+    truth and nowhere to write raises :class:`~flowcli.errors.GroundTruthError`, and an output (``outputs``, the
+    submission files) that would replace one of the split's files raises
+    :class:`~flowcli.errors.OutputCollisionError`."""
+    from flowcli.data.datasets import submission_path
+
+    ds = open_split(dataset, root, split, passes)
+    n = len(ds) if limit is None else min(int(limit), len(ds))
+    if submission_dir is None:
+        check_scorable(ds, limit=n)
+    pairs = list(getattr(ds, "pairs", []))[:n]
+    inputs = [f for q in pairs for f in (q.img1, q.img2, q.flow, q.occ, q.invalid, q.flow_noc) if f]
+    planned = list(outputs)
+    if submission_dir is not None:
+        planned += [Path(submission_dir) / submission_path(ds, {"name": q.name}) for q in pairs]
+    _check_distinct(inputs, planned)
+    return ds, n
+
+
+def _check_distinct(inputs: Sequence, outputs: Sequence) -> None:
+    from flowcli.errors import OutputCollisionError
+
+    seen = {os.path.realpath(p): p for p in inputs}
+    for out in outputs:
+        if os.path.realpath(out) in seen:
+            raise OutputCollisionError(out, seen[os.path.realpath(out)])

@@ -2,7 +2,6 @@
 installation on the bundled example pair."""
 from __future__ import annotations
 
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -65,18 +64,10 @@ def weights_card(weights: Optional[str] = None, hint: str = "pass weights=PATH")
 
 
 def examples_dir() -> Path:
-    """``$FLOWCLI_EXAMPLES_DIR``; else, in an installed wheel, the package's ``_examples`` folder (the build maps the
-    source tree's ``examples/`` onto it, see setup.py); else the top-level ``examples/`` folder beside the package (a
-    source checkout or an editable install)."""
-    env = os.environ.get("FLOWCLI_EXAMPLES_DIR")
-    if env:
-        return Path(env)
-    import importlib.resources
+    """``$FLOWCLI_EXAMPLES_DIR``, else the shipped ``examples`` folder (:func:`flowcli.resources.data_dir`)."""
+    from flowcli.resources import data_dir
 
-    installed = importlib.resources.files("flowcli") / "_examples"
-    if isinstance(installed, Path) and installed.is_dir():
-        return installed
-    return Path(__file__).resolve().parents[2] / "examples"
+    return data_dir("FLOWCLI_EXAMPLES_DIR", "examples")
 
 
 @dataclass

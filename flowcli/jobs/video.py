@@ -159,10 +159,10 @@ def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: in
                allow_empty: bool = False) -> None:
     from flowcli.streaming import replay_flow, stream_flow
 
-    writer = VideoWriter(job.viz, result.fps) if job.viz else None
-    emit = _Emitter(job, writer, result.max_flow, max(6, len(str(expected))))
-    worker = Worker(maxsize=2 * job.batch_size, name="encode")
+    writer, worker = None, Worker(maxsize=2 * job.batch_size, name="encode")
     try:
+        writer = VideoWriter(job.viz, result.fps) if job.viz else None  # inside: a refused writer still closes the clip
+        emit = _Emitter(job, writer, result.max_flow, max(6, len(str(expected))))
         if on_start:
             on_start(expected)
         pairs = (replay_flow(stream.frames, cached) if cached is not None

@@ -238,12 +238,95 @@ class TrainResult:
     model: LiteFlowNet  # the trained network (on its device)
 
 
+class _Run:
+    """One call of :func:`train`: the network, optimizer, weight average and budget, and the run folder's state."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, world: World, dev: torch.device) -> None:
+        self.config, self.run_dir, self.world, self.dev = config, run_dir, world, dev
+        self.main = world.rank == 0
+        self.state_path = run_dir / RUN_STATE
+        self.model = build_liteflownet()
+        self.start, self.saved_opt, self.saved_stage, self.saved_ema, self.from_init = 0, None, -1, None, False
+        self.budget = StageBudget()
+        if self.state_path.exists():
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.start, self.saved_opt, self.saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
+            self.saved_ema = state.get("ema")
+            self.budget = StageBudget(**state["budget"]) if state.get("budget") else self.budget
+        elif config.init:
+            ckpt = read_checkpoint(config.init)
+            load_into(self.model, ckpt)
+            self.start, self.from_init = int(ckpt.meta.get("train_step") or 0), True
+        self.model.to(dev).train()
+        if self.main and self.state_path.exists():
+            _trim_metrics(run_dir / METRICS, self.start)
+        self.stage_index, self.net, self.opt, self.ema = -1, self.model, None, None
+        self.vals: dict[int, list] = {}  # validation sets per stage (each stage's own data)
+
+    def enter(self, idx: int, stage: Stage, in_stage: int, step: int) -> None:
+        """Entering a stage (fresh, or resumed in the middle of one): trainable units, optimizer, weight average."""
+        config, model = self.config, self.model
+        same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
+        self.stage_index = idx
+        self.budget.enter(idx, step)
+        set_trainable(model, stage)
+        if in_stage == 0 and idx > 0 and stage.copy_from_coarser and stage.finest_level < config.stages[idx - 1].finest_level:
+            copy_from_coarser(model, stage.finest_level)
+        self.net = model
+        if self.world.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
+        self.opt = make_optimizer(model, stage, config.weight_decay)
+        resumed = self.saved_stage == idx and in_stage > 0
+        if self.saved_opt is not None and resumed:
+            self.opt.load_state_dict(self.saved_opt)
+        self.ema = _stage_average(model, config, self.ema, self.saved_ema, resumed=resumed, from_init=self.from_init,
+                                  carry=same_levels and in_stage == 0, carry_saved=self.saved_stage == idx - 1,
+                                  warm_start=in_stage > 0 or same_levels)
+        self.saved_opt, self.saved_ema = None, None
+
+    def step(self, batch: dict, stage: Stage, lr: float, precision: str):
+        """One optimizer step; returns (loss, outputs, flow, valid)."""
+        dev = self.dev
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        img1, img2 = batch["img1"].to(dev, non_blocking=True), batch["img2"].to(dev, non_blocking=True)
+        flow, valid = batch["flow"].to(dev, non_blocking=True), batch["valid"].to(dev, non_blocking=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            outputs = self.net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r,
+                               return_all=True)
+        loss = multiscale_loss(outputs, flow, valid, eps=self.config.setting(stage, "charbonnier_eps"),
+                               q=self.config.setting(stage, "charbonnier_q"))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return loss, outputs, flow, valid
+
+    def validate(self, idx: int, stage: Stage, done: int) -> dict:
+        if idx not in self.vals:
+            self.vals[idx] = validation_batches(self.config, stage)
+        val = validate(self.model, self.vals[idx], stage)
+        self.model.train()
+        self.budget.observe(stage, done, val["by_magnitude"])
+        return val
+
+    def save(self, done: int, idx: int) -> None:
+        _save_run(self.state_path, self.model, self.opt, done, idx, self.config, self.ema, self.budget)
+        if self.config.keep_every and done % self.config.keep_every == 0:
+            _save_run(self.run_dir / f"step_{done:07d}.pt", self.model, self.opt, done, idx, self.config, self.ema,
+                      self.budget)
+
+
 def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max_steps: Optional[int] = None,
           on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None,
           time_limit: Optional[float] = None) -> TrainResult:
     """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, ``time_limit``
-    seconds passed since the call, or ``stop()`` says so (the state is saved then). Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run:
-    samples are a pure function of (seed, index) and the optimizer state is restored."""
+    seconds passed since the call, the stage's budget ends it, or ``stop()`` says so (the state is saved then).
+    Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run: samples are a pure function of (seed, index)
+    and the optimizer state is restored."""
     t_called = time.time()
     run_dir = Path(run_dir)
     retain_freed_memory()  # every step allocates the same activations again (see flowcli.runtime)
@@ -257,121 +340,68 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    main_rank = world.rank == 0
-    if main_rank:
+    if world.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-
-    model = build_liteflownet()
-    start, saved_opt, saved_stage, saved_ema, from_init = 0, None, -1, None, False
-    budget = StageBudget()
-    state_path = run_dir / RUN_STATE
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        start, saved_opt, saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
-        saved_ema = state.get("ema")
-        budget = StageBudget(**state["budget"]) if state.get("budget") else budget
-    elif config.init:
-        ckpt = read_checkpoint(config.init)
-        load_into(model, ckpt)
-        start, from_init = int(ckpt.meta.get("train_step") or 0), True
-    model.to(dev).train()
-    if main_rank and state_path.exists():
-        _trim_metrics(run_dir / METRICS, start)
-
+    run = _Run(config, run_dir, world, dev)
+    start, budget = run.start, run.budget
     end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
     if budget.finished is not None and budget.stage == config.stage_at(start)[0]:
         end = start  # the stage's budget ended the run; its state is final
     record: dict = {"step": start, **({"stopped": budget.finished} if budget.finished else {})}
-    vals: dict[int, list] = {}  # validation sets per stage (each stage's own data)
-    stage_index, net, opt, ema = -1, model, None, None
-    t_last, steps_since = time.time(), 0
+    clock = {"t": time.time(), "steps": 0}
     stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.size),
                                               batch_size=None, num_workers=config.workers,
                                               pin_memory=dev.type == "cuda"))  # so non_blocking copies overlap
     for step in range(start, end):
         t_step = time.time()
         idx, stage, in_stage = config.stage_at(step)
-        if idx != stage_index:  # entering a stage (fresh, or resumed in the middle of one)
-            same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
-            stage_index = idx
-            budget.enter(idx, step)
-            set_trainable(model, stage)
-            if in_stage == 0 and idx > 0 and stage.copy_from_coarser and stage.finest_level < config.stages[idx - 1].finest_level:
-                copy_from_coarser(model, stage.finest_level)
-            net = model
-            if world.enabled:
-                net = torch.nn.parallel.DistributedDataParallel(
-                    model, device_ids=[dev.index] if dev.type == "cuda" else None)
-            opt = make_optimizer(model, stage, config.weight_decay)
-            resumed = saved_stage == idx and in_stage > 0
-            if saved_opt is not None and resumed:
-                opt.load_state_dict(saved_opt)
-            ema = _stage_average(model, config, ema, saved_ema, resumed=resumed, from_init=from_init,
-                                 carry=same_levels and in_stage == 0, carry_saved=saved_stage == idx - 1,
-                                 warm_start=in_stage > 0 or same_levels)
-            saved_opt, saved_ema = None, None
-        for group in opt.param_groups:
-            group["lr"] = stage_lr(stage, in_stage)
-        batch = next(stream)
-        img1, img2 = batch["img1"].to(dev, non_blocking=True), batch["img2"].to(dev, non_blocking=True)
-        flow, valid = batch["flow"].to(dev, non_blocking=True), batch["valid"].to(dev, non_blocking=True)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            outputs = net(img1, img2, finest_level=stage.finest_level, skip_finest_r=stage.skip_finest_r,
-                          return_all=True)
-        loss = multiscale_loss(outputs, flow, valid, eps=config.setting(stage, "charbonnier_eps"),
-                               q=config.setting(stage, "charbonnier_q"))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if ema is not None:
-            ema.update(model)
-        steps_since += 1
+        if idx != run.stage_index:
+            run.enter(idx, stage, in_stage, step)
+        loss, outputs, flow, valid = run.step(next(stream), stage, stage_lr(stage, in_stage), precision)
+        clock["steps"] += 1
         done = step + 1
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at step {done}")
         budget.tick(stage, time.time() - t_step)
-        logging = main_rank and (done % config.log_every == 0 or done == end)
-        validating = main_rank and config.validate_every and (done % config.validate_every == 0 or done == end)
-        if validating:
-            if idx not in vals:
-                vals[idx] = validation_batches(config, stage)
-            val = validate(model, vals[idx], stage)
-            model.train()
-            budget.observe(stage, done, val["by_magnitude"])
+        logging = run.main and (done % config.log_every == 0 or done == end)
+        validating = run.main and config.validate_every and (done % config.validate_every == 0 or done == end)
+        val = run.validate(idx, stage, done) if validating else None
         # a stop decided by the clock, the stage's budget or the caller ends the run here: that step is logged and
         # saved like the last
         budgeted = stage.patience is not None or stage.max_hours is not None
         stopping = (stop is not None or time_limit is not None or budgeted) and _agreed(
             (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit)
             or budget.finished is not None, world, dev)
-        if logging or validating or (main_rank and stopping):
-            with torch.no_grad():
-                epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
-            now = time.time()
-            record = {"step": done, "stage": idx, "finest_level": stage.finest_level, "loss": round(loss.item(), 5),
-                      "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"],
-                      "precision": precision, "steps_per_s": round(steps_since / max(now - t_last, 1e-9), 4), "time": round(now, 1)}
-            t_last, steps_since = now, 0
-            if validating:
-                record["val_epe"] = round(val["aee"], 4)
-                record["val_bands"] = {k: (None if b["aee"] is None else round(b["aee"], 4))
-                                       for k, b in val["by_magnitude"].items()}
-            if budget.finished is not None:
-                record["stopped"] = budget.finished
+        if logging or validating or (run.main and stopping):
+            record = _record(done, idx, stage, loss, outputs, flow, valid, run.opt, precision, clock, val, budget)
             with open(run_dir / METRICS, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
             if on_log:
                 on_log(record)
-        if main_rank and (done % config.checkpoint_every == 0 or done == end or stopping):
-            _save_run(state_path, model, opt, done, idx, config, ema, budget)
-            if config.keep_every and done % config.keep_every == 0:
-                _save_run(run_dir / f"step_{done:07d}.pt", model, opt, done, idx, config, ema, budget)
+        if run.main and (done % config.checkpoint_every == 0 or done == end or stopping):
+            run.save(done, idx)
         if stopping:
             break
     if world.enabled:
         dist.barrier()
-    return TrainResult(last=record, model=model)
+    return TrainResult(last=record, model=run.model)
+
+
+def _record(done, idx, stage, loss, outputs, flow, valid, opt, precision, clock, val, budget) -> dict:
+    """One line of the metrics log."""
+    with torch.no_grad():
+        epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
+    now = time.time()
+    record = {"step": done, "stage": idx, "finest_level": stage.finest_level, "loss": round(loss.item(), 5),
+              "epe": round(epe, 4), "lr": opt.param_groups[0]["lr"], "precision": precision,
+              "steps_per_s": round(clock["steps"] / max(now - clock["t"], 1e-9), 4), "time": round(now, 1)}
+    clock["t"], clock["steps"] = now, 0
+    if val is not None:
+        record["val_epe"] = round(val["aee"], 4)
+        record["val_bands"] = {k: (None if b["aee"] is None else round(b["aee"], 4)) for k, b in val["by_magnitude"].items()}
+    if budget.finished is not None:
+        record["stopped"] = budget.finished
+    return record
 
 
 @torch.no_grad()

@@ -142,8 +142,6 @@ def _kitti_tree(root: Path) -> Path:
     return root
 
 
-@pytest.mark.xfail(strict=True, reason="eval does not check --write-submission against the dataset's files: the "
-                                       "fix belongs in flowcli/cli/eval.py (_open_split), see issue 28")
 @pytest.mark.parametrize("into", ["image_2", "flow_occ"])
 def test_eval_submission_replacing_the_dataset_is_refused(invoke, tmp_path, into):
     root = _kitti_tree(tmp_path / "kitti")
