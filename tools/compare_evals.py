@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-BANDS = ("0-1", "1-3", "3-10", "10-30", "30-100", "100+")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flowcli.metrics import magnitude_bin_labels  # noqa: E402
+
+BANDS = magnitude_bin_labels()  # the keys of an eval report's by_magnitude
 ROWS = (("liteflownet", "network alone"), ("liteflownet-recipe", "default recipe"))
 
 
