@@ -1,6 +1,7 @@
-"""``flowcli train CONFIG RUN_DIR``: stage-wise training with checkpoints, exact resume and a progress line.
+"""``flowcli train CONFIG [RUN_DIR]``: stage-wise training with checkpoints, exact resume and a progress line.
 
-Re-running the same command resumes from ``RUN_DIR/last.pt``. Under ``torchrun --nproc_per_node=N -m flowcli
+Re-running the same command resumes from ``RUN_DIR/last.pt``; without RUN_DIR the run lives in the user's cache folder
+(:func:`flowcli.train.default_run_dir`), so that it outlives the checkout it was started from. Under ``torchrun --nproc_per_node=N -m flowcli
 train ...`` every process trains one DDP replica (nccl on GPUs, gloo on CPU); only rank 0 writes.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flowcli.cli.options import device_option
 
 @click.command("train")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path(file_okay=False), required=False)
 @device_option()
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many more steps.")
 @click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
@@ -29,10 +30,14 @@ from flowcli.cli.options import device_option
               help="When done, write the weights (fp16, flowcli format) to this file.")
 @click.option("--name", default=None, help="Name recorded in the exported weights (default: the run folder's).")
 @pass_app
-def command(app, config: str, run_dir: str, device: str, max_steps: Optional[int], time_limit: Optional[float],
+def command(app, config: str, run_dir: Optional[str], device: str, max_steps: Optional[int], time_limit: Optional[float],
             overrides: tuple[str, ...], export_to: Optional[str], name: Optional[str]) -> None:
-    """Train LiteFlowNet as CONFIG (TOML or JSON) says, in RUN_DIR (resumes if it holds a run)."""
-    from flowcli.train import apply_overrides, export_weights, load_config, train
+    """Train LiteFlowNet as CONFIG (TOML or JSON) says, in RUN_DIR (resumes if it holds a run of the same config).
+
+    Without RUN_DIR the run lives in the user's cache folder, ~/.cache/flowcli/runs/CONFIG-NAME (XDG_CACHE_HOME
+    where set), and the same command resumes it from any checkout."""
+    from flowcli.train import apply_overrides, default_run_dir, export_weights, load_config, train
+    from flowcli.train.loop import check_run_dir
 
     cfg = load_config(config)
     try:
@@ -40,7 +45,8 @@ def command(app, config: str, run_dir: str, device: str, max_steps: Optional[int
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--set'") from None
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    resumed = (Path(run_dir) / "last.pt").exists()
+    run_dir = str(run_dir or default_run_dir(config))
+    resumed = check_run_dir(cfg, run_dir)  # a run of another config is refused before anything is printed
     if rank0:
         app.info(f"{'resuming' if resumed else 'starting'} {config} in {run_dir}: {cfg.total_steps} steps in "
              f"{len(cfg.stages)} stage(s), batch {cfg.batch}, crop {cfg.crop[0]}x{cfg.crop[1]}, precision {cfg.precision}")

@@ -17,7 +17,7 @@ Example (TOML)::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -108,6 +108,14 @@ class TrainConfig:
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
 
+    def with_cuts(self, cuts: dict[int, int]) -> "TrainConfig":
+        """The schedule as a run lived it: stage ``i`` lasted ``cuts[i]`` steps where its budget ended it early (the
+        later stages follow at once)."""
+        if not cuts:
+            return self
+        stages = [replace(s, steps=int(cuts[i])) if i in cuts else s for i, s in enumerate(self.stages)]
+        return replace(self, stages=stages)
+
     def stage_at(self, step: int) -> tuple[int, Stage, int]:
         """(stage index, stage, step within the stage) for a global step; past the end, the last stage."""
         start = 0
@@ -187,11 +195,52 @@ def _check_budget(stage: Stage, where: str) -> None:
         raise ValueError(f"{where}fixed_pyramid_levels must be 0..6, got {stage.fixed_pyramid_levels}")
     if stage.patience is not None and stage.patience < 1:
         raise ValueError(f"{where}patience must be a number of steps >= 1, got {stage.patience}")
-    if stage.patience_band not in magnitude_bin_labels():
-        raise ValueError(f"{where}patience_band must be one of {', '.join(magnitude_bin_labels())}, "
-                         f"got {stage.patience_band!r}")
+    try:
+        band_members(stage.patience_band)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
     if stage.max_hours is not None and not stage.max_hours > 0:
         raise ValueError(f"{where}max_hours must be > 0, got {stage.max_hours}")
+
+
+def band_members(band: str) -> list[str]:
+    """The bands of :func:`flowcli.metrics.magnitude_bin_labels` that ``band`` covers: a band itself ("30-100") or a
+    run of consecutive ones written from the first's lower edge to the last's upper edge ("0-3" = "0-1" + "1-3")."""
+    from ..metrics import magnitude_bin_labels
+
+    labels = magnitude_bin_labels()
+    if band in labels:
+        return [band]
+    lo, _, hi = band.partition("-")
+    starts = [i for i, b in enumerate(labels) if b.split("-")[0].rstrip("+") == lo]
+    ends = [i for i, b in enumerate(labels) if "-" in b and b.split("-")[1] == hi]
+    if hi and starts and ends and starts[0] <= ends[0]:
+        return labels[starts[0]:ends[0] + 1]
+    raise ValueError(f"patience_band must be one of {', '.join(labels)} or a run of them such as "
+                     f"{labels[0].split('-')[0]}-{labels[1].split('-')[1]}, got {band!r}")
+
+
+# Run settings that belong to the machine a run lands on, not to the recipe: a run may resume with other values.
+MACHINE_SETTINGS = ("workers", "threads", "checkpoint_every", "keep_every", "log_every", "init")
+
+
+def config_difference(saved: dict, config: TrainConfig, entered: int) -> Optional[str]:
+    """Why a run state written under the config ``saved`` (a dict) cannot resume under ``config``: one line naming the
+    first setting that differs, or None. Stages after ``entered`` (the last stage the run has trained) have not run
+    yet, so they may change or be added; the machine settings (:data:`MACHINE_SETTINGS`) may always change."""
+    now = config.to_dict()
+    for key in sorted((set(saved) | set(now)) - {"stages", *MACHINE_SETTINGS}):
+        if saved.get(key) != now.get(key):
+            return f"run setting {key} differs ({saved.get(key)!r} in the run, {now.get(key)!r} in the config)"
+    old, new = saved.get("stages", []), now["stages"]
+    for i in range(min(entered + 1, len(old))):
+        if i >= len(new):
+            return f"stage {i} has trained but the config has only {len(new)} stage(s)"
+        for key in sorted(set(old[i]) | set(new[i])):
+            if old[i].get(key) != new[i].get(key):
+                return (f"stage {i} differs: {key} is {old[i].get(key)!r} in the run and {new[i].get(key)!r} in the "
+                        "config")
+    return None
 
 
 def apply_overrides(config: TrainConfig, assignments: list[str] | tuple[str, ...]) -> TrainConfig:
@@ -225,6 +274,16 @@ def _parse_value(raw: str):
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw  # a bare word: a path, a dataset name
+
+
+def default_run_dir(config_path: str | Path) -> Path:
+    """Where ``flowcli train CONFIG`` keeps its run when no RUN_DIR is given: the user's cache folder
+    (``$XDG_CACHE_HOME``, else ``~/.cache``), ``flowcli/runs/<config file name without suffix>``. A checkout of the
+    project may be laid anew at any time; a run of many hours outlives it there."""
+    import os
+
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "flowcli" / "runs" / Path(config_path).stem
 
 
 def load_config(path: str | Path) -> TrainConfig:

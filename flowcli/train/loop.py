@@ -21,7 +21,7 @@ from ..metrics import MetricAccumulator
 from ..model import LiteFlowNet, build_liteflownet
 from ..runtime import native_bf16, retain_freed_memory
 from ..weights import read_checkpoint, save_checkpoint, load_into
-from .config import Stage, TrainConfig
+from .config import Stage, TrainConfig, band_members, config_difference
 from .data import BatchStream, validation_batches
 from .loss import endpoint_error, multiscale_loss
 
@@ -110,9 +110,13 @@ def _train_device(world: World, requested: str) -> torch.device:
 
 
 def _save_run(path: Path, model: LiteFlowNet, opt, step: int, stage_index: int, config: TrainConfig,
-              ema: Optional["WeightAverage"] = None, budget: Optional[StageBudget] = None) -> None:
+              ema: Optional["WeightAverage"] = None, budget: Optional[StageBudget] = None,
+              ended: Optional[dict] = None) -> None:
+    """``config`` is the schedule as written; ``ended`` maps the stages whose budget ended them early to
+    ``{"steps": steps trained, "why": the rule}`` (the schedule as lived is ``config.with_cuts``)."""
     state = {"format": "flowcli-run", "version": 1, "step": step, "stage": stage_index,
-             "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict()}
+             "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
+             "ended": {str(i): dict(e) for i, e in (ended or {}).items()}}
     if budget is not None:
         state["budget"] = budget.state_dict()
     if ema is not None:
@@ -198,6 +202,19 @@ def _stage_average(model: torch.nn.Module, config: TrainConfig, running: Optiona
     return WeightAverage(model, config.ema_decay, warm=from_init and warm_start)
 
 
+def band_aee(bands: dict, band: str) -> Optional[float]:
+    """The AEE of ``band`` (one band, or a run of them such as "0-3", pooled by pixels) from a ``by_magnitude``
+    summary; None where it holds no pixels."""
+    members = band_members(band)
+    if len(members) == 1:
+        return (bands.get(band) or {}).get("aee")
+    parts = [bands.get(m) or {} for m in members]
+    n = sum(p.get("pixels") or 0 for p in parts)
+    if not n:
+        return None
+    return sum((p.get("pixels") or 0) * (p.get("aee") or 0.0) for p in parts) / n
+
+
 @dataclass
 class StageBudget:
     """Where the current stage stands against its budget (:class:`Stage` ``patience``/``max_hours``); kept in the run
@@ -215,7 +232,7 @@ class StageBudget:
 
     def observe(self, stage: Stage, step: int, bands: dict) -> None:
         """Take a validation's AEE per band; finish the stage when its band has not improved for ``patience``."""
-        value = (bands.get(stage.patience_band) or {}).get("aee")
+        value = band_aee(bands, stage.patience_band)
         if value is not None and (self.best is None or value < self.best):
             self.best, self.best_step = float(value), step
         if stage.patience is not None and step - self.best_step >= stage.patience:
@@ -238,8 +255,31 @@ class TrainResult:
     model: LiteFlowNet  # the trained network (on its device)
 
 
+class ConfigMismatchError(ValueError):
+    """A run folder whose state was written under another config (:func:`flowcli.train.config.config_difference`)."""
+
+
+def _check_same_config(state: dict, config: TrainConfig, run_dir: Path) -> None:
+    why = config_difference(state["config"], config, int(state["stage"]))
+    if why:
+        raise ConfigMismatchError(f"{run_dir} holds a run of another config: {why}; use another run folder "
+                                  "or the config the run began with")
+
+
+def check_run_dir(config: TrainConfig, run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a run that ``config`` resumes (False: none yet); raises :class:`ConfigMismatchError`
+    where it holds a run of another config."""
+    path = Path(run_dir) / RUN_STATE
+    if not path.exists():
+        return False
+    _check_same_config(torch.load(path, map_location="cpu", weights_only=True), config, Path(run_dir))
+    return True
+
+
 class _Run:
-    """One call of :func:`train`: the network, optimizer, weight average and budget, and the run folder's state."""
+    """One call of :func:`train`: the network, optimizer, weight average and budget, and the run folder's state.
+    ``config`` is the schedule as written, ``schedule`` the schedule as lived (stages that a budget ended early cut to
+    the steps they trained)."""
 
     def __init__(self, config: TrainConfig, run_dir: Path, world: World, dev: torch.device) -> None:
         self.config, self.run_dir, self.world, self.dev = config, run_dir, world, dev
@@ -248,12 +288,15 @@ class _Run:
         self.model = build_liteflownet()
         self.start, self.saved_opt, self.saved_stage, self.saved_ema, self.from_init = 0, None, -1, None, False
         self.budget = StageBudget()
+        self.ended: dict[int, dict] = {}
         if self.state_path.exists():
             state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+            _check_same_config(state, config, run_dir)
             self.model.load_state_dict(state["model"])
             self.start, self.saved_opt, self.saved_stage = int(state["step"]), state["optimizer"], int(state["stage"])
             self.saved_ema = state.get("ema")
             self.budget = StageBudget(**state["budget"]) if state.get("budget") else self.budget
+            self.ended = {int(i): dict(e) for i, e in (state.get("ended") or {}).items()}
         elif config.init:
             ckpt = read_checkpoint(config.init)
             load_into(self.model, ckpt)
@@ -264,9 +307,22 @@ class _Run:
         self.stage_index, self.net, self.opt, self.ema = -1, self.model, None, None
         self.vals: dict[int, list] = {}  # validation sets per stage (each stage's own data)
 
+    @property
+    def schedule(self) -> TrainConfig:
+        return self.config.with_cuts({i: e["steps"] for i, e in self.ended.items()})
+
+    def end_stage_early(self, idx: int, done: int) -> bool:
+        """The budget ended stage ``idx`` at step ``done``: where a stage follows, cut this one there (the next
+        stage starts at ``done``) and return True; the last stage ends the run (False)."""
+        if idx + 1 >= len(self.config.stages):
+            return False
+        stage_start = sum(s.steps for s in self.schedule.stages[:idx])
+        self.ended[idx] = {"steps": done - stage_start, "why": self.budget.finished}
+        return True
+
     def enter(self, idx: int, stage: Stage, in_stage: int, step: int) -> None:
         """Entering a stage (fresh, or resumed in the middle of one): trainable units, optimizer, weight average."""
-        config, model = self.config, self.model
+        config, model = self.schedule, self.model
         same_levels = idx > 0 and stage.finest_level == config.stages[idx - 1].finest_level
         self.stage_index = idx
         self.budget.enter(idx, step)
@@ -314,19 +370,21 @@ class _Run:
         return val
 
     def save(self, done: int, idx: int) -> None:
-        _save_run(self.state_path, self.model, self.opt, done, idx, self.config, self.ema, self.budget)
+        _save_run(self.state_path, self.model, self.opt, done, idx, self.config, self.ema, self.budget, self.ended)
         if self.config.keep_every and done % self.config.keep_every == 0:
             _save_run(self.run_dir / f"step_{done:07d}.pt", self.model, self.opt, done, idx, self.config, self.ema,
-                      self.budget)
+                      self.budget, self.ended)
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max_steps: Optional[int] = None,
           on_log: Optional[Callable[[dict], None]] = None, stop: Optional[Callable[[], bool]] = None,
           time_limit: Optional[float] = None) -> TrainResult:
     """Run (or resume) training in ``run_dir`` until the schedule ends, ``max_steps`` more steps ran, ``time_limit``
-    seconds passed since the call, the stage's budget ends it, or ``stop()`` says so (the state is saved then).
+    seconds passed since the call, the last stage's budget ends it, or ``stop()`` says so (the state is saved then).
+    A budget that ends an earlier stage moves the run on to the next stage at once.
     Resuming from ``run_dir/last.pt`` reproduces the uninterrupted run: samples are a pure function of (seed, index)
-    and the optimizer state is restored."""
+    and the optimizer state is restored. A run folder written under another config is refused
+    (:class:`ConfigMismatchError`) before any step."""
     t_called = time.time()
     run_dir = Path(run_dir)
     retain_freed_memory()  # every step allocates the same activations again (see flowcli.runtime)
@@ -343,18 +401,38 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
     if world.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(config, run_dir, world, dev)
-    start, budget = run.start, run.budget
-    end = config.total_steps if max_steps is None else min(config.total_steps, start + max_steps)
-    if budget.finished is not None and budget.stage == config.stage_at(start)[0]:
-        end = start  # the stage's budget ended the run; its state is final
-    record: dict = {"step": start, **({"stopped": budget.finished} if budget.finished else {})}
+    limit = None if max_steps is None else run.start + max_steps
+    budget = run.budget
+    record: dict = {"step": run.start}
+    while True:
+        schedule = run.schedule
+        start = run.start
+        end = schedule.total_steps if limit is None else min(schedule.total_steps, limit)
+        if budget.finished is not None and budget.stage == schedule.stage_at(start)[0]:
+            end = start  # the last stage's budget ended the run; its state is final
+            record = {"step": start, "stopped": budget.finished}
+        record, moved_on = _train_steps(run, schedule, start, end, precision, record, on_log, stop, time_limit,
+                                        t_called)
+        if not moved_on:
+            break
+    if world.enabled:
+        dist.barrier()
+    return TrainResult(last=record, model=run.model)
+
+
+def _train_steps(run: _Run, schedule: TrainConfig, start: int, end: int, precision: str, record: dict, on_log,
+                 stop, time_limit, t_called) -> tuple[dict, bool]:
+    """Steps ``start`` to ``end`` of ``schedule``; returns (the last log record, whether a stage's budget ended that
+    stage and the run moves on to the next one)."""
+    world, dev, budget, run_dir = run.world, run.dev, run.budget, run.run_dir
     clock = {"t": time.time(), "steps": 0}
-    stream = iter(torch.utils.data.DataLoader(BatchStream(config, start_step=start, rank=world.rank, world=world.size),
-                                              batch_size=None, num_workers=config.workers,
+    stream = iter(torch.utils.data.DataLoader(BatchStream(schedule, start_step=start, rank=world.rank,
+                                                          world=world.size),
+                                              batch_size=None, num_workers=schedule.workers,
                                               pin_memory=dev.type == "cuda"))  # so non_blocking copies overlap
     for step in range(start, end):
         t_step = time.time()
-        idx, stage, in_stage = config.stage_at(step)
+        idx, stage, in_stage = schedule.stage_at(step)
         if idx != run.stage_index:
             run.enter(idx, stage, in_stage, step)
         loss, outputs, flow, valid = run.step(next(stream), stage, stage_lr(stage, in_stage), precision)
@@ -363,31 +441,36 @@ def train(config: TrainConfig, run_dir: str | Path, *, device: str = "auto", max
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at step {done}")
         budget.tick(stage, time.time() - t_step)
-        logging = run.main and (done % config.log_every == 0 or done == end)
-        validating = run.main and config.validate_every and (done % config.validate_every == 0 or done == end)
+        logging = run.main and (done % schedule.log_every == 0 or done == end)
+        validating = run.main and schedule.validate_every and (done % schedule.validate_every == 0 or done == end)
         val = run.validate(idx, stage, done) if validating else None
-        # a stop decided by the clock, the stage's budget or the caller ends the run here: that step is logged and
-        # saved like the last
-        budgeted = stage.patience is not None or stage.max_hours is not None
-        stopping = (stop is not None or time_limit is not None or budgeted) and _agreed(
-            (stop is not None and stop()) or (time_limit is not None and time.time() - t_called >= time_limit)
-            or budget.finished is not None, world, dev)
+        # a stop decided by the clock or the caller ends the run here, and so does the stage's budget where this is
+        # the last stage: that step is logged and saved like the last. Every rank takes the same decision.
+        asked = ended = False
+        if stop is not None or time_limit is not None:
+            asked = _agreed((stop is not None and stop())
+                            or (time_limit is not None and time.time() - t_called >= time_limit), world, dev)
+        if stage.patience is not None or stage.max_hours is not None:
+            ended = _agreed(budget.finished is not None, world, dev)
+        stopping = asked or ended
+        # a budget that ends a stage with a successor moves the run on to it
+        moved_on = ended and run.end_stage_early(idx, done) and not asked
         if logging or validating or (run.main and stopping):
-            record = _record(done, idx, stage, loss, outputs, flow, valid, run.opt, precision, clock, val, budget)
+            record = _record(done, idx, stage, loss, outputs, flow, valid, run.opt, precision, clock, val, budget,
+                             idx in run.ended)
             with open(run_dir / METRICS, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
             if on_log:
                 on_log(record)
-        if run.main and (done % config.checkpoint_every == 0 or done == end or stopping):
+        if run.main and (done % schedule.checkpoint_every == 0 or done == end or stopping):
             run.save(done, idx)
         if stopping:
-            break
-    if world.enabled:
-        dist.barrier()
-    return TrainResult(last=record, model=run.model)
+            run.start = done
+            return record, moved_on
+    return record, False
 
 
-def _record(done, idx, stage, loss, outputs, flow, valid, opt, precision, clock, val, budget) -> dict:
+def _record(done, idx, stage, loss, outputs, flow, valid, opt, precision, clock, val, budget, cut=False) -> dict:
     """One line of the metrics log."""
     with torch.no_grad():
         epe = endpoint_error(outputs["flow"].detach().float(), flow, valid).item()
@@ -400,7 +483,7 @@ def _record(done, idx, stage, loss, outputs, flow, valid, opt, precision, clock,
         record["val_epe"] = round(val["aee"], 4)
         record["val_bands"] = {k: (None if b["aee"] is None else round(b["aee"], 4)) for k, b in val["by_magnitude"].items()}
     if budget.finished is not None:
-        record["stopped"] = budget.finished
+        record["stage_ended" if cut else "stopped"] = budget.finished
     return record
 
 

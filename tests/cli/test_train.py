@@ -81,3 +81,35 @@ def test_time_limit_stop_is_logged_even_between_log_steps(tmp_path):
     assert r.exit_code == 0, r.output
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [rec["step"] for rec in records] == [1] and records[0]["precision"] == "fp32"
+
+
+def test_without_run_dir_the_run_lives_in_the_cache_and_resumes_from_another_checkout(tmp_path, monkeypatch):
+    """Two checkouts of the same config share one run in the user's cache folder: the second resumes where the first
+    stopped and ends with the weights of an uninterrupted run; a checkout whose config changed a trained stage is
+    refused with one line naming that stage."""
+    import torch
+
+    def checkout(name, config):
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "recipe.json"
+        path.write_text(json.dumps(config))
+        return str(path)
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    r = CliRunner().invoke(main, ["train", checkout("a", CONFIG), "--device", "cpu", "--max-steps", "2"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "cache" / "flowcli" / "runs" / "recipe"
+    assert str(run) in r.stderr and (run / "last.pt").exists()
+    r = CliRunner().invoke(main, ["train", checkout("b", CONFIG), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "resuming" in r.stderr and len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    whole = tmp_path / "whole"
+    r = CliRunner().invoke(main, ["train", checkout("c", CONFIG), str(whole), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    a, b = (torch.load(p / "last.pt", weights_only=True)["model"] for p in (run, whole))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    changed = {**CONFIG, "stages": [{"finest_level": 6, "steps": 2, "lr": 3e-4}, CONFIG["stages"][1]]}
+    r = CliRunner().invoke(main, ["train", checkout("d", changed), "--device", "cpu"])
+    assert r.exit_code == 1
+    assert r.stderr.strip().count("\n") == 0 and "stage 0 differs" in r.stderr and str(run) in r.stderr

@@ -401,15 +401,75 @@ def test_patience_ends_the_stage_and_a_rerun_reports_it(tmp_path, monkeypatch):
 
 
 def test_max_hours_counts_training_time_over_resumes(tmp_path, monkeypatch):
-    clock = {"t": 0.0}
-    monkeypatch.setattr(loop.time, "time", lambda: clock.__setitem__("t", clock["t"] + 1.0) or clock["t"])
+    """The hour budget is summed over resumes: a run interrupted after 2 steps stops at exactly the step where the
+    uninterrupted run stops (a resume that restarted the budget would train on)."""
+    def fake_clock():
+        clock = {"t": 0.0}  # every call of time.time() is one second later: the same steps cost the same time
+        monkeypatch.setattr(loop.time, "time", lambda: clock.__setitem__("t", clock["t"] + 1.0) or clock["t"])
+
     stage = Stage(finest_level=6, steps=50, lr=1e-4, max_hours=10 / 3600)  # ten (fake) seconds of steps
     cfg = tiny_config(stages=[stage])
+    fake_clock()
+    whole = train(cfg, tmp_path / "whole", device="cpu")
+    fake_clock()
     train(cfg, tmp_path / "run", device="cpu", max_steps=2)
     result = train(cfg, tmp_path / "run", device="cpu")
-    assert 2 < result.last["step"] < 50 and "trained for" in result.last["stopped"]
+    assert 2 < whole.last["step"] < 50 and "trained for" in whole.last["stopped"]
+    assert result.last["step"] == whole.last["step"] and "trained for" in result.last["stopped"]
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert state["budget"]["seconds"] >= 10
+
+
+def test_a_budget_that_ends_a_stage_moves_the_run_on_to_the_next(tmp_path, monkeypatch):
+    """Patience ends stage 0 early; stage 1 then trains all its steps from there, and a re-run changes nothing."""
+    bands = iter([5.0, 4.0, 4.5, 4.6, 4.7] + [9.0] * 20)
+    monkeypatch.setattr(loop, "validate", lambda model, batches, stage: {
+        "aee": 1.0, "by_magnitude": {"0-1": {"aee": next(bands), "pixels": 10}, "1-3": {"aee": 0.0, "pixels": 0}}})
+    stages = [Stage(finest_level=6, steps=20, lr=1e-4, patience=3, patience_band="0-3"),
+              Stage(finest_level=5, steps=3, lr=1e-4, copy_from_coarser=False)]
+    cfg = tiny_config(stages=stages, validate_every=1, validate_pairs=2)
+    result = train(cfg, tmp_path / "run", device="cpu")
+    assert result.last["step"] == 5 + 3 and "stopped" not in result.last  # stage 0 ended at step 5, then 3 steps
+    records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["stage"] for r in records] == [0] * 5 + [1] * 3
+    assert "not improved for 3 steps" in records[4]["stage_ended"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["ended"] == {"0": {"steps": 5, "why": records[4]["stage_ended"]}} and state["stage"] == 1
+    again = train(cfg, tmp_path / "run", device="cpu")
+    assert again.last["step"] == 8
+    assert len(open(tmp_path / "run" / "metrics.jsonl").read().splitlines()) == 8
+
+
+def test_a_stage_cut_by_its_budget_resumes_exactly_in_the_next_stage(tmp_path, monkeypatch):
+    """A run stopped right after its budget moved it on, resumed, ends with the weights of the uninterrupted run."""
+    def patience_from_step_two():
+        bands = iter([5.0, 4.0] + [6.0] * 30)
+        monkeypatch.setattr(loop, "validate", lambda model, batches, stage: {
+            "aee": 1.0, "by_magnitude": {"30-100": {"aee": next(bands)}}})
+
+    stages = [Stage(finest_level=6, steps=20, lr=1e-4, patience=2), Stage(finest_level=6, steps=3, lr=1e-4)]
+    cfg = tiny_config(stages=stages, validate_every=1, validate_pairs=2)
+    patience_from_step_two()
+    whole = train(cfg, tmp_path / "whole", device="cpu")
+    patience_from_step_two()
+    train(cfg, tmp_path / "run", device="cpu", max_steps=4)  # stage 0 ends at step 4: the cut falls on the stop
+    resumed = train(cfg, tmp_path / "run", device="cpu")
+    assert whole.last["step"] == resumed.last["step"] == 7
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_run_of_another_config_is_refused_naming_the_stage(tmp_path):
+    cfg = tiny_config()
+    train(cfg, tmp_path / "run", device="cpu", max_steps=2)  # inside stage 0
+    changed = tiny_config(stages=[Stage(finest_level=6, skip_finest_r=True, steps=3, lr=1e-3), cfg.stages[1]])
+    with pytest.raises(loop.ConfigMismatchError, match=r"stage 0 differs: lr is 0.0002 in the run and 0.001"):
+        train(changed, tmp_path / "run", device="cpu")
+    with pytest.raises(loop.ConfigMismatchError, match="run setting batch differs"):
+        train(tiny_config(batch=3), tmp_path / "run", device="cpu")
+    # a stage the run has not reached may change, and so may the machine's settings
+    later = tiny_config(stages=[cfg.stages[0], Stage(finest_level=5, steps=4, lr=1e-4)], workers=1)
+    assert train(later, tmp_path / "run", device="cpu").last["step"] == 7
 
 
 def test_export_after_a_coarse_stage_keeps_the_finest_level_trained_before(tmp_path):
