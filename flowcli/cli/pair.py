@@ -21,16 +21,19 @@ from flowcli.cli.options import (check_distinct, check_output_folder, flow_optio
 @click.option("--warp", type=image_path_option(), default=None, metavar="PNG",
               help="Frame 2 warped back onto frame 1 by the flow.")
 @click.option("--panel", type=image_path_option(), default=None, metavar="PNG",
-              help="Frame 1 | flow colors | warped frame 2 | photometric error, side by side.")
+              help="Frame 1 | flow colors | warped frame 2 | photometric error, side by side, each tile titled.")
 @click.option("--occlusion", type=image_path_option(), default=None, metavar="PNG",
               help="Occlusion mask (white = occluded) by forward-backward check; computes the backward flow too.")
 @click.option("--max-flow", type=click.FloatRange(min=0, min_open=True), default=None, metavar="PX",
               help="Flow magnitude of full color saturation (default: this pair's largest).")
+@click.option("--legend", is_flag=True,
+              help="Add the color wheel, with the magnitude of full saturation in pixels, beside --viz and --panel.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @flow_options
 @pass_app
 def command(app, img1: str, img2: str, output: Optional[str], viz: Optional[str], warp: Optional[str],
-            panel: Optional[str], occlusion: Optional[str], max_flow: Optional[float], as_json: bool, flow) -> None:
+            panel: Optional[str], occlusion: Optional[str], max_flow: Optional[float], legend: bool, as_json: bool,
+            flow) -> None:
     """Compute the optical flow from IMG1 to IMG2.
 
     Prints one line (size, mean and max magnitude, seconds) on stderr, or the same as JSON on stdout with
@@ -41,6 +44,8 @@ def command(app, img1: str, img2: str, output: Optional[str], viz: Optional[str]
 
     outputs = {k: v for k, v in (("flow", output), ("viz", viz), ("warp", warp), ("panel", panel),
                                  ("occlusion", occlusion)) if v}
+    if legend and not (viz or panel):
+        raise click.UsageError("--legend needs --viz or --panel (the pictures it explains)")
     check_distinct([img1, img2], list(outputs.values()))  # no output may replace an input or another output
     for path in outputs.values():  # fail before the (slow) inference when an output cannot be written
         check_output_folder(Path(path).parent)
@@ -61,6 +66,7 @@ def command(app, img1: str, img2: str, output: Optional[str], viz: Optional[str]
     if output:
         write_flow(output, fwd)
     made = pictures(a, b, fwd, back, max_flow=max_flow, wanted={k for k in outputs if k != "flow"})
+    _explain(made, max_flow, fwd, legend)
     for key, image in made.items():
         if key in outputs:
             write_image(outputs[key], image)
@@ -78,3 +84,18 @@ def command(app, img1: str, img2: str, output: Optional[str], viz: Optional[str]
         dest = f" -> {', '.join(outputs.values())}" if outputs else ""
         app.info(f"{w}x{h}: mean {stats['mean']:.2f} px, max {stats['max']:.2f} px{extra}, "
                  f"{seconds:.2f} s on {est.device}{dest}")
+
+
+def _explain(made: dict, max_flow: Optional[float], fwd, legend: bool) -> None:
+    """Titles on the panel's tiles and, with ``legend``, the color wheel beside the color pictures (in place)."""
+    from flowcli.viz.color import add_legend, flow_scale, px_text
+    from flowcli.viz.panels import label_tiles
+
+    scale = max_flow if max_flow is not None else flow_scale(fwd)  # the magnitude the colors saturate at
+    if "panel" in made:
+        made["panel"] = label_tiles(made["panel"], ("frame 1", f"flow, max {px_text(scale)}", "frame 2 warped to 1",
+                                                    "photometric error"))
+    if legend:
+        for key in ("viz", "panel"):
+            if key in made:
+                made[key] = add_legend(made[key], scale)

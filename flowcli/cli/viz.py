@@ -26,13 +26,15 @@ from flowcli.io.image import IMAGE_EXTENSIONS
               help="Video without --max-flow: saturate at this percentile of all magnitudes.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Frame rate of a video output.")
+@click.option("--legend", is_flag=True,
+              help="Add the color wheel, with the magnitude of full saturation in pixels, right of each picture.")
 @pass_app
-def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float], percentile: float, fps: float) -> None:
+def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float], percentile: float, fps: float,
+            legend: bool) -> None:
     """Color-code FLOW files (.flo, KITTI .png, .pfm, .npy, .npz) or folders of them into OUT."""
     from flowcli.io import read_flow, write_image
-    from flowcli.jobs.pictures import (expand_flow_inputs, magnitude_percentile, picture_names, write_pictures,
-                                       write_video)
-    from flowcli.viz import flow_to_color
+    from flowcli.jobs.pictures import (color_picture, expand_flow_inputs, magnitude_percentile, picture_names,
+                                       write_pictures, write_video)
 
     try:
         files = expand_flow_inputs(flows)
@@ -45,7 +47,7 @@ def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float],
         check_output_folder(out.parent)
         norm = max_flow if max_flow is not None else magnitude_percentile(files, percentile)
         app.verbose(f"normalization: {norm:.2f} px")
-        write_video(files, out, fps, norm)
+        write_video(files, out, fps, norm, legend=legend)
         app.info(f"{len(files)} frames -> {out} ({fps:g} fps, saturation at {norm:.2f} px)")
         return
     if ext in IMAGE_EXTENSIONS and not out.is_dir():
@@ -55,7 +57,7 @@ def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float],
         check_distinct(files, [out])
         check_output_folder(out.parent)
         flow, valid = read_flow(files[0])
-        write_image(out, flow_to_color(flow, max_flow=max_flow, valid=valid))
+        write_image(out, color_picture(flow, valid, max_flow=max_flow, legend=legend))
         app.info(f"{files[0]} -> {out}")
         return
     if ext and not out.is_dir():
@@ -68,7 +70,7 @@ def command(app, flows: tuple[str, ...], output: str, max_flow: Optional[float],
     if renamed:  # the names the user would expect clash: say which picture is which
         more = f" and {len(renamed) - 6} more" if len(renamed) > 6 else ""
         app.info(f"pictures named apart (the flow files share names): {', '.join(renamed[:6])}{more}")
-    written = write_pictures(files, out, max_flow=max_flow, on_failure=lambda f, msg: app.failed(msg))
+    written = write_pictures(files, out, max_flow=max_flow, legend=legend, on_failure=lambda f, msg: app.failed(msg))
     app.info(f"{written} of {len(files)} pictures written to {out}")
     if written < len(files):
         app.abort(f"{len(files) - written} of {len(files)} flow files failed")

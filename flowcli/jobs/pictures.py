@@ -10,7 +10,8 @@ import numpy as np
 from flowcli.frames import natural_sorted
 from flowcli.io.flow import FLOW_EXTENSIONS
 
-__all__ = ["expand_flow_inputs", "magnitude_percentile", "picture_names", "write_pictures", "write_video"]
+__all__ = ["color_picture", "expand_flow_inputs", "magnitude_percentile", "picture_names", "write_pictures",
+           "write_video"]
 
 
 def expand_flow_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -66,32 +67,46 @@ def magnitude_percentile(files: Sequence[Path], percentile: float, step: int = 4
     return value if value > 0 else 1.0
 
 
-def write_video(files: Sequence[Path], out: Path, fps: float, max_flow: float) -> None:
-    """One color video of ``files`` in order, saturating at ``max_flow``; atomic: a bad file midway leaves none."""
+def color_picture(flow: np.ndarray, valid: Optional[np.ndarray] = None, *, max_flow: Optional[float] = None,
+                  legend: bool = False) -> np.ndarray:
+    """The color picture of one flow field (HxWx3 uint8), saturating at ``max_flow`` (default: its largest known
+    magnitude); with ``legend`` the color wheel and that magnitude in pixels on its right."""
+    from flowcli.viz import flow_to_color
+    from flowcli.viz.color import add_legend, flow_scale
+
+    scale = max_flow if max_flow is not None else flow_scale(flow, valid)
+    color = flow_to_color(flow, max_flow=scale, valid=valid)
+    return add_legend(color, scale) if legend else color
+
+
+def write_video(files: Sequence[Path], out: Path, fps: float, max_flow: float, *, legend: bool = False) -> None:
+    """One color video of ``files`` in order, saturating at ``max_flow`` (with ``legend``, the color wheel beside each
+    frame); atomic: a bad file midway leaves none."""
     from flowcli.io import read_flow
     from flowcli.videoio import VideoWriter
-    from flowcli.viz import flow_to_color
 
     with VideoWriter(out, fps) as writer:
         for f in files:
             flow, valid = read_flow(f)
-            writer.write(flow_to_color(flow, max_flow=max_flow, valid=valid))
+            writer.write(color_picture(flow, valid, max_flow=max_flow, legend=legend))
 
 
-def write_pictures(files: Sequence[Path], folder: Path, *, max_flow: Optional[float] = None,
+def write_pictures(files: Sequence[Path], folder: Path, *, max_flow: Optional[float] = None, legend: bool = False,
                    on_failure: Optional[Callable[[Path, str], None]] = None) -> int:
-    """One color PNG per flow file into ``folder`` (names by :func:`picture_names`); a file that cannot be read fails
-    alone (``on_failure(path, message)``). Returns how many were written."""
+    """One color PNG per flow file into ``folder`` (names by :func:`picture_names`; ``legend``: each with its color
+    wheel and saturation magnitude); a file that cannot be read fails alone (``on_failure(path, message)``). Returns
+    how many were written."""
     from flowcli.io import read_flow, write_image
-    from flowcli.viz import flow_to_color
 
     written = 0
     for f, name in zip(files, picture_names(files)):
         try:
             flow, valid = read_flow(f)
-            write_image(folder / name, flow_to_color(flow, max_flow=max_flow, valid=valid))
+            write_image(folder / name, color_picture(flow, valid, max_flow=max_flow, legend=legend))
             written += 1
         except (ValueError, OSError) as exc:
-            if on_failure is not None:
-                on_failure(f, " ".join(str(exc).split()))
+            if on_failure is not None:  # a failed write as "<picture>: No space left on device", as the CLI words it
+                text = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename and \
+                    exc.strerror else str(exc)
+                on_failure(f, " ".join(text.split()))
     return written

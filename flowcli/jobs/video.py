@@ -14,7 +14,7 @@ makes the color video afterwards from the flow files, normalized as the first pa
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -49,6 +49,8 @@ class VideoJob:
     batch_size: int = 4
     first_pair: int = 0  # number of the first pair in the flow files' names (a part of a shared clip)
     digits: Optional[int] = None  # digits of those numbers (default: enough for the pairs the header announces)
+    legend: bool = False  # the color wheel with the saturation magnitude beside each frame of the color video
+    stats: bool = False  # keep each pair's motion statistics (flowcli.jobs.motion) in VideoResult.stats
 
     @property
     def selection(self) -> dict:
@@ -69,6 +71,8 @@ class VideoResult:
     max_flow: Optional[float] = None
     mean_px: float = 0.0
     max_px: float = 0.0
+    # with VideoJob.stats: per pair, {"pair", "frame1", "frame2", "time_s"} and flowcli.jobs.motion.motion_stats
+    stats: list = field(default_factory=list)
 
 
 def expected_pairs(frame_estimate: int, start: int, every: int, max_frames: Optional[int]) -> int:
@@ -98,10 +102,12 @@ def _first_pass(estimator, job: VideoJob, expected: int):
 class _Emitter:
     """The writer thread's work: color, encode, save, and the flow statistics."""
 
-    def __init__(self, job: VideoJob, writer: Optional[VideoWriter], norm: Optional[float], digits: int) -> None:
+    def __init__(self, job: VideoJob, writer: Optional[VideoWriter], norm: Optional[float], digits: int,
+                 source_fps: float = 0.0) -> None:
         digits = job.digits or digits
         self.job, self.writer, self.norm, self.digits = job, writer, norm, digits
         self.pairs, self.mag_sum, self.mag_max, self.pixels = 0, 0.0, 0.0, 0
+        self.source_fps, self.stats = source_fps, []
 
     def __call__(self, pair) -> None:
         from flowcli.io import write_flow
@@ -116,10 +122,31 @@ class _Emitter:
             from flowcli.viz import flow_to_color
 
             color = flow_to_color(flow, max_flow=self.norm)
-            self.writer.write(np.concatenate([pair.frame1, color], axis=1) if self.job.side_by_side else color)
+            self.writer.write(_compose(self.job, pair.frame1, color, self.norm))
         if self.job.flo_dir is not None:
             write_flow(flow_file(self.job, self.job.first_pair + pair.index, self.digits), flow)
+        if self.job.stats:
+            self.stats.append(_pair_stats(self.job.first_pair + pair.index, pair.source, self.source_fps, flow))
         self.pairs += 1
+
+
+def _compose(job: VideoJob, frame1: np.ndarray, color: np.ndarray, norm: Optional[float]) -> np.ndarray:
+    """A frame of the color video: the colors, the source frame left of them (--side-by-side), the legend right."""
+    out = np.concatenate([frame1, color], axis=1) if job.side_by_side else color
+    if job.legend:
+        from flowcli.viz.color import add_legend
+
+        out = add_legend(out, norm)
+    return out
+
+
+def _pair_stats(number: int, source: tuple, fps: float, flow: np.ndarray) -> dict:
+    """One row of ``--stats``: the pair's number, its frames in the clip and the time of the first, and
+    :func:`flowcli.jobs.motion.motion_stats`."""
+    from flowcli.jobs.motion import frame_time, motion_stats
+
+    return {"pair": int(number), "frame1": int(source[0]), "frame2": int(source[1]),
+            "time_s": frame_time(int(source[0]), fps), **motion_stats(flow)}
 
 
 def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], None]] = None,
@@ -162,7 +189,7 @@ def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: in
     writer, worker = None, Worker(maxsize=2 * job.batch_size, name="encode")
     try:
         writer = VideoWriter(job.viz, result.fps) if job.viz else None  # inside: a refused writer still closes the clip
-        emit = _Emitter(job, writer, result.max_flow, max(6, len(str(expected))))
+        emit = _Emitter(job, writer, result.max_flow, max(6, len(str(expected))), result.source_fps)
         if on_start:
             on_start(expected)
         pairs = (replay_flow(stream.frames, cached) if cached is not None
@@ -183,7 +210,7 @@ def _main_pass(estimator, job, stream, cached, result: VideoResult, expected: in
         raise
     finally:
         stream.close()
-    result.pairs, result.max_px = emit.pairs, emit.mag_max
+    result.pairs, result.max_px, result.stats = emit.pairs, emit.mag_max, emit.stats
     result.mean_px = emit.mag_sum / emit.pixels if emit.pixels else 0.0
 
 
@@ -236,7 +263,8 @@ def merge_results(job: VideoJob, parts: Sequence[VideoResult]) -> VideoResult:
     if not pairs:
         raise ValueError(f"{job.clip}: fewer than 2 frames{_selection_text(job)}; no pair to compute")
     return replace(parts[0], pairs=pairs, seconds=max(p.seconds for p in parts),
-                   mean_px=sum(p.mean_px * p.pairs for p in parts) / pairs, max_px=max(p.max_px for p in parts))
+                   mean_px=sum(p.mean_px * p.pairs for p in parts) / pairs, max_px=max(p.max_px for p in parts),
+                   stats=sorted((row for p in parts for row in p.stats), key=lambda row: row["pair"]))
 
 
 def render_flow_files(job: VideoJob, result: VideoResult, *, on_advance: Optional[Callable[[int], None]] = None,
@@ -291,9 +319,7 @@ def _encode(job: VideoJob, result: VideoResult, paths: list, stream, writer: Vid
     frames = stream.frames if job.side_by_side else None
     for path in paths:
         color = flow_to_color(read_flow(path)[0], max_flow=result.max_flow)
-        if frames is not None:
-            color = np.concatenate([next(frames)[1], color], axis=1)
-        writer.write(color)
+        writer.write(_compose(job, next(frames)[1] if frames is not None else None, color, result.max_flow))
         if on_advance:
             on_advance(1)
     writer.close()

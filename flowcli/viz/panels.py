@@ -2,14 +2,15 @@
 
 * :func:`epe_map` gives the per-pixel end-point error against ground truth (NaN where it is unknown).
 * :func:`error_to_color` turns an error map into a heat map; :func:`make_panel` lays out frame 1 | flow colors |
-  warped frame 2 | error side by side as one RGB image.
+  warped frame 2 | error side by side as one RGB image, each tile titled with ``titles``.
+* :func:`label_tiles` writes a title into the top-left corner of each tile of a picture made of tiles side by side.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from flowcli.io.image import as_rgb8
-from flowcli.viz.color import flow_to_color
+from flowcli.viz.color import draw_text, fit_text_height, flow_to_color, text_size
 from flowcli.viz.warping import check_flow
 
 
@@ -58,12 +59,13 @@ def error_to_color(err: np.ndarray, max_err: float | None = None) -> np.ndarray:
 
 def make_panel(image1: np.ndarray, flow: np.ndarray, warped: np.ndarray, error: np.ndarray,
                max_flow: float | None = None, max_err: float | None = None,
-               valid: np.ndarray | None = None) -> np.ndarray:
+               valid: np.ndarray | None = None, titles=None) -> np.ndarray:
     """One preview image: frame 1 | flow colors | warped frame 2 | error heat map, side by side.
 
     ``image1`` and ``warped`` are anything :func:`flowcli.io.as_rgb8` accepts; ``flow`` is HxWx2
     (colored with :func:`flow_to_color`, using ``max_flow`` and ``valid``); ``error`` is an HxW map
     (colored with :func:`error_to_color` and ``max_err``) or an already colored HxWx3 image.
+    ``titles``: four strings written into the tiles' corners (:func:`label_tiles`), or None for bare tiles.
     Returns H x 4W x 3 uint8 RGB; save it with :func:`flowcli.io.write_image`.
     """
     tile1 = as_rgb8(image1, name="image1")
@@ -76,4 +78,32 @@ def make_panel(image1: np.ndarray, flow: np.ndarray, warped: np.ndarray, error: 
         if tile.shape[:2] != (h, w):
             raise ValueError(f"{name} is {tile.shape[:2]} but image1 is {(h, w)} (H, W)")
     tile2 = flow_to_color(fl, max_flow=max_flow, valid=valid)
-    return np.concatenate([tile1, tile2, tile3, tile4], axis=1)
+    panel = np.concatenate([tile1, tile2, tile3, tile4], axis=1)
+    return panel if titles is None else label_tiles(panel, titles)
+
+
+def label_tiles(image: np.ndarray, titles) -> np.ndarray:
+    """``image`` (HxWx3 uint8) cut into ``len(titles)`` tiles of equal width, side by side, with each title written
+    white on a dark box in its tile's top-left corner; the box is half transparent, so what it covers still shows.
+    The text is sized to the tile (capitals 1/14 of its height, 9 to 22 px) and shrunk to fit its width.
+    Returns a new image of the same shape."""
+    img = np.asarray(image)
+    titles = list(titles)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"image must be HxWx3 uint8, got {img.shape} {img.dtype}")
+    if not titles or img.shape[1] % len(titles):
+        raise ValueError(f"an image {img.shape[1]} px wide does not split into {len(titles)} tiles of equal width")
+    out = img.copy()
+    h, tile_w = img.shape[0], img.shape[1] // len(titles)
+    margin = max(2, h // 80)
+    for k, title in enumerate(titles):
+        if not title:
+            continue
+        th = fit_text_height(title, tile_w - 4 * margin, int(np.clip(h // 14, 9, 22)))
+        tw, tsz = text_size(title, th)
+        x0, x1 = k * tile_w, k * tile_w + min(tile_w, tw + 4 * margin)
+        y1 = min(h, tsz + 3 * margin)
+        box = out[:y1, x0:x1]
+        box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken to 40 %: white text reads on any tile
+        draw_text(out, title, x0 + 2 * margin, margin + margin // 2, th)
+    return out
