@@ -9,8 +9,13 @@ from typing import Iterable, Optional, Sequence
 
 from flowcli.io.image import IMAGE_EXTENSIONS
 
-__all__ = ["consecutive_pairs", "list_frames", "natural_key", "natural_sorted", "output_names", "parse_shard",
-           "read_pairs_file", "shard"]
+__all__ = ["UNREAD_IMAGE_EXTENSIONS", "consecutive_pairs", "list_frames", "natural_key", "natural_sorted",
+           "output_names", "parse_shard", "read_pairs_file", "shard", "skipped_images"]
+
+#: Picture formats that :func:`list_frames` does not take as frames (OpenCV does not read them, or not reliably):
+#: what phones and cameras write besides JPEG (HEIC/HEIF, AVIF, raw DNG and the like), animations, HDR formats.
+UNREAD_IMAGE_EXTENSIONS: tuple[str, ...] = (".heic", ".heif", ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw",
+                                            ".orf", ".rw2", ".raf", ".gif", ".jp2", ".exr", ".hdr", ".tga", ".psd")
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -45,6 +50,19 @@ def list_frames(folder: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXT
     files = [p for p in d.iterdir() if (p.is_file() or (p.is_symlink() and not p.exists()))
              and p.suffix.lower() in exts and not p.name.startswith(".")]
     return natural_sorted(files)
+
+
+def skipped_images(folder: str | os.PathLike) -> list[Path]:
+    """The pictures directly in ``folder`` that :func:`list_frames` leaves out for their format
+    (:data:`UNREAD_IMAGE_EXTENSIONS`, e.g. a phone's ``IMG_0002.HEIC`` among JPEGs), in natural order: the pairs
+    around them skip a frame, which the user should hear of."""
+    d = Path(folder)
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return []
+    exts = set(UNREAD_IMAGE_EXTENSIONS)
+    return natural_sorted([p for p in entries if p.suffix.lower() in exts and not p.name.startswith(".")])
 
 
 def consecutive_pairs(frames: Sequence[Path]) -> list[tuple[Path, Path]]:

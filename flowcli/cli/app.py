@@ -142,7 +142,11 @@ class App:
         """Write ``obj`` as JSON on stdout (the only thing commands ever write there); rank 0 only."""
         if not self.is_main:
             return
-        click.echo(json.dumps(obj, indent=2, sort_keys=False, default=_json_default))
+        try:
+            click.echo(json.dumps(obj, indent=2, sort_keys=False, default=_json_default))
+            sys.stdout.flush()  # now, so that a full disk or a closed pipe is reported as about stdout
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), "stdout (the --json result)") from None
 
     def progress(self, *, unit: str = "pairs", transient: bool = False) -> Progress:
         """A rich progress bar on the stderr console (done/total, rate in ``unit``/s, time left); off with ``-q`` and
@@ -169,10 +173,14 @@ def _json_default(value: Any):
 
 
 def message_of(exc: BaseException) -> str:
-    """One line for an exception: ``[Errno 2]`` prefixes dropped, the file name added where the text lacks it."""
-    text = re.sub(r"^\[Errno \d+\]\s*", "", str(exc))
-    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
-        text = f"{exc.filename}: {exc.strerror or text}"
+    """One line for an exception, ``<file>: <problem>`` where an ``OSError`` names its file (``[Errno 28]`` prefixes
+    and Python's quoting dropped), so that a full disk reads ``error: out/a.flo: No space left on device``."""
+    text = re.sub(r"^\[Errno [-\w]+\]\s*", "", str(exc))
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        names = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else f"{exc.filename}"
+        text = f"{names}: {exc.strerror}"
+    elif isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
     return " ".join(text.split()) or type(exc).__name__
 
 

@@ -12,6 +12,7 @@ from flowcli.cli.parallel import SharedTask, rank_group
 from flowcli.jobs.folder import FORMATS
 
 MAX_FAILURE_LINES = 20  # beyond that, a broken run would bury the summary
+_DISK_FULL, _QUOTA = "No space left on device", "Disk quota exceeded"  # strerror of ENOSPC and EDQUOT
 
 
 def _shard_option(ctx, param, value):
@@ -60,6 +61,8 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
         raise click.UsageError("give a FRAMES folder or --pairs FILE")
     with rank_group(flow) as job:
         items = _plan(frames, outdir, pairs_file, fmt, viz_dir, shard)
+        if frames and not pairs_file and app.is_main:
+            _warn_skipped(app, frames)
         mine = job.world.share(items)
         todo = pending(mine) if resume else mine
         skipped = len(mine) - len(todo)
@@ -84,7 +87,22 @@ def command(app, frames: Optional[str], outdir: str, pairs_file: Optional[str], 
         messages = [str(m) for _, m in result.failures.values()]
         memory = next((m for m in messages if is_out_of_memory(RuntimeError(m))), None)
         tip = f"; {memory_tips(click.get_current_context().command, gpu='cuda' in memory.lower())}" if memory else ""
+        full = next((m for m in messages if _DISK_FULL in m or _QUOTA in m), None)
+        if full and not tip:  # every later write failed the same way: say what to do, not only what happened
+            tip = f"; {'disk quota exceeded' if _QUOTA in full else 'disk full'}: free space and rerun with --resume"
         app.abort(f"{len(result.failures)} of {len(items)} pairs failed{tip}")
+
+
+def _warn_skipped(app, frames: str) -> None:
+    """Say so when pictures of the folder are left out for their format (a phone's HEIC among its JPEGs): the pairs
+    around them then span two frames' motion."""
+    from flowcli.frames import skipped_images
+
+    left_out = skipped_images(frames)
+    if left_out:
+        names = ", ".join(p.name for p in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        app.warn(f"{frames}: {len(left_out)} picture(s) in a format flowcli does not read left out ({names}); "
+                 f"the pairs around them skip a frame (convert them to PNG or JPEG)")
 
 
 def _plan(frames, outdir: str, pairs_file, fmt: str, viz_dir, shard) -> list:

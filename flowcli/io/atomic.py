@@ -74,6 +74,9 @@ def atomic_path(path: str | os.PathLike, *, clean_stale: bool = False) -> Iterat
     from the extension (OpenCV, imageio) still work. On error (and on KeyboardInterrupt) the temporary file is
     removed and the target is left untouched. ``clean_stale``: first delete this target's temporary files that
     killed processes left (see :func:`remove_stale_temp_files`); worth it for large, rare outputs like videos.
+
+    An ``OSError`` of the write that names no file, or the temporary one (a full disk: ``ENOSPC``, a quota), is raised
+    again naming ``path``, so that the user learns which output did not fit.
     """
     target = Path(path)
     if clean_stale:
@@ -82,6 +85,12 @@ def atomic_path(path: str | os.PathLike, *, clean_stale: bool = False) -> Iterat
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        # A full disk fails the write() of the temporary file, whose OSError names no file at all (or the hidden
+        # temporary name, which the user never asked for): say which output could not be written.
+        if exc.filename is None or str(exc.filename) == str(tmp):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
+        raise
     finally:
-        if tmp.exists():
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from flowcli.errors import InputError, OutputCollisionError
-from flowcli.frames import consecutive_pairs, list_frames, output_names, read_pairs_file, shard
+from flowcli.frames import consecutive_pairs, list_frames, output_names, read_pairs_file, shard, skipped_images
 from flowcli.threads import Worker, prefetch
 
 __all__ = ["FORMATS", "FolderItem", "FolderResult", "merge_results", "pending", "plan_folder", "run_folder"]
@@ -79,7 +79,10 @@ def plan_folder(frames: Optional[str | os.PathLike], *, outdir: str | os.PathLik
     else:
         found = list_frames(frames)
         if len(found) < 2:
-            raise InputError(frames, f"holds {len(found)} image(s); at least 2 frames are needed")
+            left_out = skipped_images(frames)
+            unread = (f" ({len(left_out)} in a format not read, e.g. {left_out[0].name}: convert to PNG or JPEG)"
+                      if left_out else "")
+            raise InputError(frames, f"holds {len(found)} image(s){unread}; at least 2 frames are needed")
         pairs, base = consecutive_pairs(found), Path(frames)
     names = output_names(pairs, "." + fmt, base=base)
     viz_names = output_names(pairs, ".png", base=base) if viz_dir else [None] * len(pairs)
@@ -124,9 +127,12 @@ def pending(items: Sequence[FolderItem]) -> list[FolderItem]:
 
 
 def _one_line(exc: BaseException) -> str:
+    # an OSError as "<file>: <problem>" (a full disk: "out/a.flo: No space left on device"), as the CLI words errors
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return " ".join(f"{exc.filename}: {exc.strerror}".split())
     text = " ".join(str(exc).split())
     if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
-        text = f"{exc.filename}: {exc.strerror or text}"
+        text = f"{exc.filename}: {text}"
     return text or type(exc).__name__
 
 

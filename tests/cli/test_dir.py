@@ -38,12 +38,40 @@ def test_dir_formats(invoke, frames_dir, tmp_path, weights_file, fmt):
 
 
 def test_dir_batched_equals_single(invoke, frames_dir, tmp_path, weights_file):
-    invoke("dir", frames_dir, "-o", tmp_path / "b1", "--batch-size", "1", "--format", "npy", "--weights", weights_file)
-    invoke("dir", frames_dir, "-o", tmp_path / "b3", "--batch-size", "3", "--format", "npy", "--weights", weights_file)
-    for name in files_in(tmp_path / "b1"):
+    names = [f"frame_{i:04d}.npy" for i in (1, 2, 3)]
+    for batch in ("1", "3"):
+        r = invoke("dir", frames_dir, "-o", tmp_path / f"b{batch}", "--batch-size", batch, "--format", "npy",
+                   "--device", "cpu", "--weights", weights_file)
+        assert r.exit_code == 0, r.stderr
+        assert files_in(tmp_path / f"b{batch}") == names
+    for name in names:
         a, _ = read_flow(tmp_path / "b1" / name)
         b, _ = read_flow(tmp_path / "b3" / name)
+        assert a.shape == (H, W, 2) and np.isfinite(a).all()
         np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def _estimates(weights, pairs):
+    """Estimator.estimate on each (frame1, frame2) of ``pairs`` (paths), on the CPU."""
+    est = Estimator(weights, device="cpu")
+    return [est.estimate(read_image(a), read_image(b)) for a, b in pairs]
+
+
+def test_dir_outputs_are_the_estimates_of_consecutive_frames(invoke, tmp_path, weights_file):
+    """Each output is Estimator.estimate of its own pair, in that order: frame k to frame k+1 (not k+1 to k, not a
+    neighbouring pair), whatever the batch."""
+    frames = make_frames(tmp_path / "frames", 4)
+    out = tmp_path / "out"
+    r = invoke("dir", tmp_path / "frames", "-o", out, "--format", "npy", "--batch-size", "2", "--device", "cpu",
+               "--weights", weights_file)
+    assert r.exit_code == 0, r.stderr
+    expected = _estimates(weights_file, list(zip(frames[:-1], frames[1:])))
+    backward = _estimates(weights_file, [(frames[1], frames[0])])[0]
+    assert np.abs(expected[0] - backward).max() > 0.1  # a pair computed backwards would be caught
+    assert np.abs(expected[0] - expected[1]).max() > 0.1  # and so would a shifted pairing
+    assert files_in(out) == ["frame_0001.npy", "frame_0002.npy", "frame_0003.npy"]
+    for k, flow in enumerate(expected):
+        np.testing.assert_allclose(read_flow(out / f"frame_{k + 1:04d}.npy")[0], flow, atol=1e-3)
 
 
 def test_dir_shards_split_the_work(invoke, tmp_path, weights_file):
@@ -65,13 +93,37 @@ def test_dir_bad_shard(invoke, frames_dir, tmp_path, weights_file, spec):
     one_error_line(r)
 
 
-def test_dir_pairs_file(invoke, frames_dir, tmp_path, weights_file):
+def test_dir_pairs_file(invoke, tmp_path, weights_file):
+    """Each line's pair, in the line's order: (1, 3) and its reverse (3, 1) are two different flows."""
+    frames = make_frames(tmp_path / "frames", 4)
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("# forward and backward\nframe_0001.png frame_0003.png\nframe_0003.png, frame_0001.png\n\n")
     out = tmp_path / "out"
-    r = invoke("dir", frames_dir, "--pairs", pairs, "-o", out, "--weights", weights_file)
+    r = invoke("dir", tmp_path / "frames", "--pairs", pairs, "-o", out, "--format", "npy", "--device", "cpu",
+               "--weights", weights_file)
     assert r.exit_code == 0, r.stderr
-    assert files_in(out) == ["frame_0001.flo", "frame_0003.flo"]
+    assert files_in(out) == ["frame_0001.npy", "frame_0003.npy"]
+    forward, backward = _estimates(weights_file, [(frames[0], frames[2]), (frames[2], frames[0])])
+    assert np.abs(forward - backward).max() > 0.1
+    np.testing.assert_allclose(read_flow(out / "frame_0001.npy")[0], forward, atol=1e-3)
+    np.testing.assert_allclose(read_flow(out / "frame_0003.npy")[0], backward, atol=1e-3)
+
+
+def test_dir_pairs_file_motion_with_the_bundled_weights(invoke, tmp_path):
+    """The same with trained weights, where the motion itself can be checked: the frames move 1 px left each, so
+    the flow of (1, 3) is 2 px left and that of (3, 1) 2 px right."""
+    make_frames(tmp_path / "frames", 4)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("frame_0001.png frame_0003.png\nframe_0003.png frame_0001.png\n")
+    out = tmp_path / "out"
+    r = invoke("dir", tmp_path / "frames", "--pairs", pairs, "-o", out, "--recipe", "plain", "--device", "cpu")
+    if r.exit_code == 1 and "no bundled weights" in r.stderr:
+        pytest.skip("no bundled weights in this checkout")
+    assert r.exit_code == 0, r.stderr
+    inner = (slice(8, -8), slice(8, -8))
+    for name, u in (("frame_0001.flo", -2.0), ("frame_0003.flo", 2.0)):
+        flow = read_flow(out / name)[0][inner]
+        assert abs(float(flow[..., 0].mean()) - u) < 0.3 and abs(float(flow[..., 1].mean())) < 0.3, name
 
 
 def test_dir_bad_frame_is_skipped_and_reported(invoke, tmp_path, weights_file):
@@ -179,3 +231,23 @@ def test_dir_inference_error_fails_items_not_the_job(invoke, frames_dir, tmp_pat
     assert r.exit_code == 1
     assert files_in(out) == ["frame_0001.flo"]
     assert "out of memory" in r.stderr and "2 of 3 pairs failed" in r.stderr
+
+
+def test_dir_says_which_pictures_it_left_out(invoke, tmp_path, weights_file):
+    """A phone's folder: JPEGs and one HEIC (which OpenCV does not read). The HEIC is left out, so frames 1 and 3
+    make a pair: the run says so (a warning naming it), rather than pairing them behind the user's back."""
+    frames = tmp_path / "frames"
+    make_frames(frames, 3, names=["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"])
+    (frames / "IMG_0002.jpg").rename(frames / "IMG_0002.HEIC")
+    r = invoke("dir", frames, "-o", tmp_path / "out", "--weights", weights_file)
+    assert r.exit_code == 0, r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and "IMG_0002.HEIC" in warnings[0] and "skip a frame" in warnings[0]
+    assert files_in(tmp_path / "out") == ["IMG_0001.flo"]
+    only_heic = tmp_path / "heic"
+    only_heic.mkdir()
+    for name in ("a.heic", "b.heic"):
+        (only_heic / name).write_bytes(b"\x00\x00\x00\x18ftypheic")
+    r = invoke("dir", only_heic, "-o", tmp_path / "out2", "--weights", weights_file)
+    assert r.exit_code == 2
+    assert "2 in a format not read, e.g. a.heic" in one_error_line(r)

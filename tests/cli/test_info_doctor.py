@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from flowcli import __version__
 from flowcli.io import write_flow, write_image
@@ -39,14 +40,46 @@ def small_examples(folder):
     return folder
 
 
-def test_doctor_ok(invoke, tmp_path, weights_file):
+def test_doctor_ok(invoke, tmp_path):
+    """Trained weights (the bundled ones) on a pair moving 1 px: an AEE far below the 1 px doctor allows."""
     ex = small_examples(tmp_path / "ex")
-    r = invoke("doctor", "--examples", ex, "--weights", weights_file, "--json")
+    r = invoke("doctor", "--examples", ex, "--recipe", "plain", "--json")
+    if r.exit_code == 1 and "no bundled weights" in r.stderr:
+        pytest.skip("no bundled weights in this checkout")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["ok"] is True and data["size"] == [W, H]
-    assert np.isfinite(data["aee_px"]) and data["seconds_per_pair"] > 0
+    assert data["aee_px"] < 0.5 and data["zero_flow_aee_px"] == 1.0 and data["max_aee_px"] == 1.0
+    assert data["seconds_per_pair"] > 0
     assert "AEE" in r.stderr and "all checks passed" in r.stderr
+
+
+def test_doctor_fails_on_finite_but_wrong_flow(invoke, tmp_path, weights_file, monkeypatch):
+    """Untrained weights give finite flow of the right shape, 6-7 px off here: doctor fails on the accuracy it
+    states (1 px), and passes flow within it."""
+    from flowcli.api import Estimator
+    from flowcli.jobs.health import MAX_EXAMPLE_AEE
+
+    assert MAX_EXAMPLE_AEE == 1.0
+    ex = small_examples(tmp_path / "ex")
+    r = invoke("doctor", "--examples", ex, "--weights", weights_file, "--json")
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    assert data["ok"] is False and data["aee_px"] > 1.0
+    failed = [c for c in data["checks"] if c["status"] == "fail"]
+    assert [c["check"] for c in failed] == ["accuracy"] and "above the 1 px" in failed[0]["detail"]
+    assert r.stderr.strip().splitlines()[-1] == "error: doctor found a problem: accuracy"
+    # the bound itself: the true flow off by 1.2 px fails, off by 0.8 px passes
+    for offset, code in ((1.2, 1), (0.8, 0)):
+        def off(self, a, b, offset=offset):
+            flow = np.zeros((H, W, 2), np.float32)
+            flow[..., 0] = 1.0 + offset
+            return flow
+
+        monkeypatch.setattr(Estimator, "estimate", off)
+        r = invoke("doctor", "--examples", ex, "--weights", weights_file, "--json")
+        assert r.exit_code == code, r.stderr
+        assert json.loads(r.stdout)["aee_px"] == pytest.approx(offset, abs=1e-4)
 
 
 def test_doctor_without_bundled_weights(invoke, tmp_path, no_bundled):
