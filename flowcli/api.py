@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .devices import check_precision, resolve_device
+from .runtime import native_bf16
 from .io.image import as_rgb8
 from .model import LiteFlowNet
 from .recipe import Recipe, resolve_recipe
@@ -79,6 +80,30 @@ def postprocess(flow: torch.Tensor, h: int, w: int, net_size: Optional[tuple[int
     return flow * scale
 
 
+def _sample(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of an NxCxHxW tensor at x + flow (Nx2xHxW, pixels); outside the frame the nearest border value."""
+    n, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
+                            torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
+    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    return F.grid_sample(x, torch.stack((gx, gy), dim=3), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def warp_back(rgb2: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Frame 2 (NxHxWx3 uint8) pulled into frame 1's grid along ``flow`` (Nx2xHxW): ``out[y, x] = rgb2[y + v, x + u]``,
+    bilinear, the border repeated outside; NxHxWx3 uint8 (what the network's preprocessing takes)."""
+    x = rgb2.permute(0, 3, 1, 2).float()
+    out = _sample(x, flow.float())
+    return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def compose_flows(base: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """The flow of frame 1 -> frame 2 from ``base`` (frame 1 -> frame 2) and ``residual`` (frame 1 -> frame 2 warped
+    back by ``base``): ``residual(x) + base(x + residual(x))``, both Nx2xHxW."""
+    return residual + _sample(base.float(), residual.float())
+
+
 def _check_pair(img1: np.ndarray, img2: np.ndarray, names: tuple[str, str] = ("image 1", "image 2")):
     a = as_rgb8(img1, name=names[0])
     b = as_rgb8(img2, name=names[1])
@@ -100,9 +125,11 @@ class Estimator:
     ``refine=``) change it (:meth:`~flowcli.recipe.Recipe.with_overrides`). ``scale`` (default 1) multiplies
     every input scale of the recipe, in [0.25, 4]; flows always come back in the input's pixels.
 
-    ``precision`` is ``"fp32"`` (default: the original network's numbers), or ``"fp16"``/``"bf16"`` autocast on
-    CUDA; on CPU only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX and far slower on others,
-    at a small cost in accuracy. ``channels_last`` (default on) stores activations NHWC, the layout oneDNN and cuDNN
+    ``precision`` is ``"fp32"`` (the original network's numbers), or ``"fp16"``/``"bf16"`` autocast on CUDA; on CPU
+    only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX and far slower on others, at a small cost
+    in accuracy. None (default) lets the recipe decide: bf16 where it allows it (``Recipe.bf16``, set by the bundled
+    weights, whose measured accuracy is the same) and the device computes it natively, fp32 elsewhere (public
+    checkpoints: always fp32). ``channels_last`` (default on) stores activations NHWC, the layout oneDNN and cuDNN
     convolutions prefer; ``compile=True`` wraps the network in ``torch.compile`` (worth it for long runs at one size);
     ``cuda_graphs=True`` (CUDA only) records the forward pass once per input shape and precision and replays it.
 
@@ -111,19 +138,22 @@ class Estimator:
     """
 
     def __init__(self, weights: "str | os.PathLike | Checkpoint | None" = None, *, device: str | torch.device = "auto",
-                 precision: str = "fp32", model: Optional[LiteFlowNet] = None, channels_last: bool = True,
+                 precision: Optional[str] = None, model: Optional[LiteFlowNet] = None, channels_last: bool = True,
                  compile: bool = False, cuda_graphs: bool = False, scale: float = 1.0,
                  recipe: "str | dict | Recipe | None" = None, recipe_overrides: Optional[dict] = None) -> None:
         self.scale = check_scale(scale)
         self.device = resolve_device(device)
-        self.precision = check_precision(precision, self.device)
+        if precision is not None:
+            check_precision(precision, self.device)
         if model is None:
             self.checkpoint = load_checkpoint(weights)
             model = liteflownet(weights=self.checkpoint)
         else:
             self.checkpoint = Checkpoint(state_dict={}, meta={"name": "in-memory model"})
-        self.recipe = resolve_recipe(recipe, self.checkpoint.recipe).with_overrides(
+        self.recipe = resolve_recipe(recipe, self.checkpoint.recipe, self.checkpoint.presets).with_overrides(
             **(recipe_overrides or {})).scaled(self.scale)
+        # None: the recipe decides (bf16 where the weights' recipe allows it and the device computes it natively)
+        self.precision = precision or ("bf16" if self.recipe.bf16 and native_bf16(self.device) else "fp32")
         self.model = model.to(self.device).eval()
         self.channels_last = channels_last
         if channels_last:
@@ -219,12 +249,26 @@ class Estimator:
 
     def candidates(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         """The network's part of the recipe for a batch of same-size HxWx3 uint8 RGB pairs: per pair, one HxWx2 float32
-        flow per recipe scale (in the input's pixels)."""
+        flow per network candidate of the recipe (``net@S``, ``cascade@B/R``; in the input's pixels), in order."""
         t1 = torch.from_numpy(np.stack(imgs1))
         t2 = torch.from_numpy(np.stack(imgs2))
-        per_scale = [self.flow_tensor(t1, t2, scale).permute(0, 2, 3, 1).float().cpu().numpy()
-                     for scale in self.recipe.scales]
-        return [[np.ascontiguousarray(flows[i]) for flows in per_scale] for i in range(len(t1))]
+        passes: dict[float, torch.Tensor] = {}
+
+        def net(scale: float) -> torch.Tensor:
+            if scale not in passes:  # a cascade's base pass is often a candidate of its own
+                passes[scale] = self.flow_tensor(t1, t2, scale)
+            return passes[scale]
+
+        flows = []
+        for c in self.recipe.network_candidates:
+            if c.kind == "net":
+                flows.append(net(c.scale))
+            else:
+                base = net(c.base)
+                residual = self.flow_tensor(t1, warp_back(t2.to(self.device), base), c.scale)
+                flows.append(compose_flows(base, residual))
+        per_pair = [f.permute(0, 2, 3, 1).float().cpu().numpy() for f in flows]
+        return [[np.ascontiguousarray(f[i]) for f in per_pair] for i in range(len(t1))]
 
     def flow_arrays(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Same-size HxWx3 uint8 RGB pairs -> their HxWx2 float32 flows, the whole recipe: the one path between numpy
@@ -258,7 +302,7 @@ _LOCK = threading.Lock()
 
 
 def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | torch.device = "auto",
-                  precision: str = "fp32", **options) -> Estimator:
+                  precision: Optional[str] = None, **options) -> Estimator:
     """A cached :class:`Estimator` for these settings (weights are loaded once per process)."""
     dev = resolve_device(device)
     key = (str(weights) if weights is not None else None, str(dev), precision,
@@ -271,7 +315,7 @@ def get_estimator(weights: Optional[str | os.PathLike] = None, *, device: str | 
 
 
 def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str | os.PathLike] = None,
-                  device: str = "auto", precision: str = "fp32", scale: float = 1.0,
+                  device: str = "auto", precision: Optional[str] = None, scale: float = 1.0,
                   recipe: "str | dict | Recipe | None" = None) -> np.ndarray:
     """Optical flow from ``img1`` to ``img2``.
 
@@ -280,8 +324,9 @@ def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str |
     channel 0 horizontal (x), so that ``img2[y + v, x + u] ~ img1[y, x]``.
 
     ``weights``: a public LiteFlowNet checkpoint, a flowcli checkpoint, or None for the bundled weights.
-    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``precision``: ``"fp32"``, or ``"fp16"``/``"bf16"``
-    autocast on CUDA. ``scale``: multiplies the recipe's input scales. ``recipe``: None/``"default"`` (the weights'
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``precision``: None (the recipe decides: bf16 where
+    the weights allow it and the device computes it natively, else fp32), ``"fp32"``, ``"bf16"``, or ``"fp16"`` on
+    CUDA. ``scale``: multiplies the recipe's input scales. ``recipe``: None/``"default"`` (the weights'
     own recipe), ``"plain"`` (the network alone), a dict or a :class:`~flowcli.recipe.Recipe`. Runs without gradients.
     """
     return get_estimator(weights, device=device, precision=precision, scale=scale,
@@ -289,7 +334,7 @@ def estimate_flow(img1: np.ndarray, img2: np.ndarray, *, weights: Optional[str |
 
 
 def estimate_flow_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, weights: Optional[str | os.PathLike] = None,
-                        device: str = "auto", precision: str = "fp32", scale: float = 1.0,
+                        device: str = "auto", precision: Optional[str] = None, scale: float = 1.0,
                         recipe: "str | dict | Recipe | None" = None, batch_size: int = 8) -> list[np.ndarray]:
     """:func:`estimate_flow` for many pairs at once (batched on the device); returns the flows in order."""
     return get_estimator(weights, device=device, precision=precision, scale=scale,

@@ -106,13 +106,17 @@ def speedups(results: list[dict]) -> list[dict]:
     return out
 
 
-def bench_recipe(est: Estimator, recipe: Recipe, *, width: int = 1024, height: int = 436, repeats: int = 3,
-                 seed: int = 0) -> dict:
-    """Seconds per stage of ``recipe`` for one pair of ``width`` x ``height`` (median of ``repeats``): the network at
-    each scale, the fusion and the refinement, their total, and the overhead over the network at the first scale.
-    Smooth random textures stand in for frames (the stages' cost does not depend on the content)."""
+def bench_recipe(est: Estimator, *, width: int = 1024, height: int = 436, repeats: int = 3, seed: int = 0,
+                 plain_seconds: Optional[float] = None) -> dict:
+    """Seconds per stage of ``est``'s recipe for one pair of ``width`` x ``height`` (median of ``repeats``, in the
+    estimator's precision): each network candidate, each classical one, the selection and the refinement, their
+    total and, given the plain network's time (``plain_seconds``), the total as a multiple of it. Smooth random
+    textures stand in for frames (the stages' cost does not depend on the content)."""
     import cv2
 
+    from .api import compose_flows, warp_back
+
+    recipe = est.recipe
     g = np.random.default_rng(seed)
     base = cv2.resize(g.random((height // 8 + 2, width // 8 + 2, 3), dtype=np.float32), (width + 6, height))
     img1 = np.ascontiguousarray((base[:, :width] * 255).astype(np.uint8))
@@ -128,24 +132,44 @@ def bench_recipe(est: Estimator, recipe: Recipe, *, width: int = 1024, height: i
             times.append(time.perf_counter() - t0)
         return float(np.median(times[1:])), out
 
-    stages, candidates = {}, []
-    for scale in recipe.scales:
-        seconds, flow = median(lambda s=scale: est.flow_tensor(t1, t2, s)[0].permute(1, 2, 0).float().cpu().numpy())
-        stages[f"network x{scale:g}"] = seconds
-        candidates.append(np.ascontiguousarray(flow))
-    flow = candidates[0]
-    if len(candidates) > 1:
-        from .postprocess import fuse_candidates
+    def as_array(flow: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(flow[0].permute(1, 2, 0).float().cpu().numpy())
 
-        stages["fusion"], (flow, _) = median(lambda: fuse_candidates(img1, img2, candidates, **recipe.fusion))
+    stages, passes, network = {}, {}, []
+    for c in recipe.network_candidates:
+        if c.kind == "net" or c.base not in passes:
+            scale = c.scale if c.kind == "net" else c.base
+            stages[f"net@{scale:g}"], passes[scale] = median(lambda s=scale: est.flow_tensor(t1, t2, s))
+        if c.kind == "net":
+            network.append(as_array(passes[c.scale]))
+            continue
+        base_flow = passes[c.base]
+        stages[c.spec], flow = median(lambda: compose_flows(base_flow, est.flow_tensor(
+            t1, warp_back(t2.to(est.device), base_flow), c.scale)))
+        network.append(as_array(flow))
+    from .baselines import baseline_flow
+
+    for c in recipe.parsed:
+        if not c.uses_network:
+            stages[c.spec], _ = median(lambda k=c.kind: baseline_flow(k, img1, img2))
+    flows = recipe.all_candidates(img1, img2, network)
+    flow = flows[0]
+    if len(flows) > 1:
+        stages[f"{recipe.selection['method']} selection"], (flow, _) = median(lambda: recipe.select(img1, img2, flows))
     if recipe.refine is not None:
         from .postprocess import variational_refine
 
         stages["refinement"], _ = median(lambda: variational_refine(img1, img2, flow, **recipe.refine))
     total = sum(stages.values())
-    first = stages[f"network x{recipe.scales[0]:g}"]
-    return {"recipe": recipe.to_dict(), "width": width, "height": height, "device": str(est.device),
-            "stages": stages, "total": total, "overhead_over_network": total / first - 1.0}
+    return {"recipe": recipe.name, "recipe_text": recipe.describe(), "precision": est.precision, "width": width,
+            "height": height, "device": str(est.device), "stages": stages, "total": total,
+            "plain_network": plain_seconds, "times_plain": None if not plain_seconds else total / plain_seconds}
+
+
+def bench_plain(est: Estimator, *, width: int = 1024, height: int = 436, repeats: int = 3) -> float:
+    """Seconds of the plain network (``est`` with the plain recipe) for one ``width`` x ``height`` pair."""
+    r = bench_recipe(est, width=width, height=height, repeats=repeats)
+    return r["total"]
 
 
 def variant_estimator(variant: str, *, weights: Optional[str] = None, device="cpu", precision: str = "fp32",
@@ -176,5 +200,5 @@ def set_cpu_threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-__all__ = ["BenchResult", "adapted_size", "bench_estimator", "bench_recipe", "peak_rss_mb", "set_cpu_threads",
+__all__ = ["BenchResult", "adapted_size", "bench_estimator", "bench_plain", "bench_recipe", "peak_rss_mb", "set_cpu_threads",
            "speedups", "variant_estimator"]

@@ -136,8 +136,57 @@ class Checkpoint:
         """The default inference recipe: the checkpoint's own (``meta["recipe"]``), else its registry entry's, else
         the plain network."""
         if self.meta.get("recipe"):
-            return Recipe.from_dict({"name": "default", **self.meta["recipe"]})
+            return Recipe.from_dict({**self.meta["recipe"], "name": "default"})
         return self.entry.recipe if self.entry else PLAIN
+
+    @property
+    def presets(self) -> dict[str, Recipe]:
+        """The other named recipes these weights carry (``meta["recipes"]``, e.g. ``fast`` and ``quality``), else their
+        registry entry's."""
+        own = self.meta.get("recipes")
+        if own:
+            return {str(k): Recipe.from_dict({**v, "name": str(k)}) for k, v in own.items()}
+        return dict(self.entry.presets) if self.entry else {}
+
+
+# Metadata a flowcli checkpoint may carry that the loader reads, with its checks; the rest is description (name,
+# training data, metrics) and only has to be plain, bounded data.
+def _check_meta(meta: Mapping[str, Any]) -> None:
+    """Raise ValueError for metadata that is not plain bounded data, or whose recipe, presets, levels or
+    preprocessing are unusable: all found when the weights are loaded, before any network runs."""
+    from .recipe import PRESETS, bounded
+
+    bounded(meta, max_values=200_000, what="metadata")
+    if meta.get("recipe") is not None:
+        try:
+            Recipe.from_dict(meta["recipe"])
+        except ValueError as exc:
+            raise ValueError(f"its recipe: {exc}") from None
+    presets = meta.get("recipes")
+    if presets is not None:
+        if not isinstance(presets, Mapping):
+            raise ValueError(f"its recipes must be a mapping of named recipes, got {type(presets).__name__}")
+        for key, value in presets.items():
+            if key not in PRESETS or key in ("default", "plain"):
+                raise ValueError(f"its recipes may be named fast or quality, got {key!r}")
+            try:
+                Recipe.from_dict(value)
+            except ValueError as exc:
+                raise ValueError(f"its {key} recipe: {exc}") from None
+    level = meta.get("finest_level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 2 <= level <= 6):
+        raise ValueError(f"its finest_level must be an integer 2..6, got {level!r}")
+    if not isinstance(meta.get("skip_finest_r", False), bool):
+        raise ValueError(f"its skip_finest_r must be true or false, got {meta['skip_finest_r']!r}")
+    pre = meta.get("preprocessing")
+    if pre is not None:
+        if not isinstance(pre, Mapping):
+            raise ValueError(f"its preprocessing must be a mapping, got {type(pre).__name__}")
+        for key in ("mean1", "mean2"):
+            value = pre.get(key)
+            if value is not None and not (isinstance(value, (list, tuple)) and len(value) == 3 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and -1e3 < float(v) < 1e3 for v in value)):
+                raise ValueError(f"its preprocessing {key} must be three numbers, got {value!r}")
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -148,9 +197,16 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not isinstance(obj, Mapping):
         raise CheckpointError(path, f"expected a state dict or a flowcli checkpoint, got {type(obj).__name__}")
     if obj.get("format") == FORMAT:
-        sd, meta, kind = obj.get("state_dict"), dict(obj.get("meta") or {}), "flowcli"
+        sd, meta, kind = obj.get("state_dict"), obj.get("meta") or {}, "flowcli"
         if not isinstance(sd, Mapping):
             raise CheckpointError(path, "flowcli checkpoint without a state_dict")
+        if not isinstance(meta, Mapping):
+            raise CheckpointError(path, f"its metadata must be a mapping, got {type(meta).__name__}")
+        try:
+            _check_meta(meta)
+        except ValueError as exc:
+            raise CheckpointError(path, str(exc)) from None
+        meta = dict(meta)
     else:
         sd = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), Mapping) else obj
         meta, kind = {"name": path.stem, "source": "public LiteFlowNet checkpoint"}, "public"
@@ -216,9 +272,10 @@ def convert_public_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *,
 class Weights:
     """A known checkpoint: ``filename`` (its usual name) and ``sha256`` (None where the file is not available to
     hash), ``kind`` ("bundled": shipped in ``weights/``; "public": the original authors' files), the
-    ``preprocessing`` it expects, its default inference ``recipe``, its ``metrics`` (figures, or for bundled weights the
-    names of JSON files of ``flowcli eval --json`` results beside them: ``real`` the tuning pairs, ``val`` the held-out
-    ones) and ``doc`` (what it is; the card file of bundled weights)."""
+    ``preprocessing`` it expects, its default inference ``recipe`` and ``presets`` (where the file carries none), its
+    ``metrics`` (figures, or for bundled weights the names of JSON files of ``flowcli eval --json`` results beside
+    them: ``real`` the tuning pairs, ``val`` the held-out ones, ``large`` the large-motion tuning pairs) and ``doc``
+    (what it is; the card file of bundled weights)."""
 
     name: str
     filename: str
@@ -226,6 +283,7 @@ class Weights:
     sha256: Optional[str] = None
     preprocessing: Mapping[str, Any] = field(default_factory=lambda: dict(ORIGINAL_PREPROCESSING))
     recipe: Recipe = PLAIN
+    presets: Mapping[str, Recipe] = field(default_factory=dict)
     metrics: Any = None
     doc: str = ""
 
@@ -245,19 +303,15 @@ class Weights:
         return {k: load(v) for k, v in dict(self.metrics or {}).items()}
 
 
-#: The default recipe of the bundled weights: the network at full and quarter scale (the quarter-scale pass reaches
-#: motions four times the network's range for 7 % more time), census fusion, variational refinement with 15
-#: fixed-point iterations per octave. Chosen on ../shared/data/real against its cost (weights/MODEL_CARD.md).
-BUNDLED_RECIPE = Recipe(scales=(1.0, 0.25), fusion={}, refine={"fixed_point_iterations": 15}, name="default")
-
 _PUBLIC_DOC = ("original LiteFlowNet weights (Hui, Tang, Loy, CVPR 2018), PyTorch port of the authors' Caffe models; "
                "not shipped with flowcli: pass the file with --weights / weights=")
 
 #: Every known checkpoint; the first bundled entry is the default weights.
 REGISTRY: tuple[Weights, ...] = (
     Weights(name="flowcli-synthetic", filename="flowcli-synthetic.pt", kind="bundled",
-            sha256="f6bbe2eae87b9cf97ce2fa1981047f31261f2eb00d860a219ab89382af9bb565", recipe=BUNDLED_RECIPE, doc="MODEL_CARD.md",
-            metrics={"real": "flowcli-synthetic.real.json", "val": "flowcli-synthetic.val.json"}),
+            sha256="18ee8005b7d33525f293cf747a11e85cc2c4c7ba8728da7ac8b9a8b227af8226", doc="MODEL_CARD.md",
+            metrics={"real": "flowcli-synthetic.real.json", "val": "flowcli-synthetic.val.json",
+                     "large": "flowcli-synthetic.large.json"}),
     Weights(name="network-default", filename="network-default.pytorch", kind="public",
             metrics={"source": "paper (trained on FlyingChairs then FlyingThings3D)", "sintel_clean_train_aee": 2.48,
                      "sintel_final_train_aee": 4.04, "kitti2015_train_aee": 10.39, "kitti2015_train_fl_all": 0.285},

@@ -29,6 +29,14 @@ def real_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real(real_dir):
+    """The real pairs, loaded once (:func:`tests.support.load_real`)."""
+    from tests.support import load_real
+
+    return load_real(real_dir)
+
+
+@pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return _need(SHARED / "fixtures")
 
@@ -119,6 +127,7 @@ def recipe_weights(tmp_path_factory):
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "with-recipe.pt"
-    recipe = Recipe(scales=(1.0, 0.5), refine={"fixed_point_iterations": 3, "octaves": 2}, name="default")
+    recipe = Recipe(candidates=("net@1", "net@0.5"), refine={"fixed_point_iterations": 3, "octaves": 2},
+                    name="default")
     save_checkpoint(path, build_liteflownet().state_dict(), {"name": "with-recipe", "recipe": recipe.to_dict()})
     return path

@@ -109,7 +109,7 @@ def crop(real: dict, key: str, y: int, x: int, h: int = CROP_H, w: int = CROP_W)
     """(img1, img2, flow, valid) of a real pair cropped at (y, x); flow zeroed where not valid."""
     a, b, f, v = real[key]
     c = (slice(y, y + h), slice(x, x + w))
-    flow = np.ascontiguousarray(f[c])
+    flow = np.array(f[c])  # a copy: the real pairs are shared by every test of the session
     valid = np.ascontiguousarray(v[c])
     flow[~valid] = 0.0
     return np.ascontiguousarray(a[c]), np.ascontiguousarray(b[c]), flow, valid

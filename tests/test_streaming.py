@@ -13,7 +13,7 @@ class FakeEstimator:
         import torch
 
         self.device = torch.device(device)
-        self.recipe = _Failing(Recipe(scales=(1,), refine={}))
+        self.recipe = _Failing(Recipe(refine={}))
         self.calls = 0
 
     def candidates(self, imgs1, imgs2):

@@ -1,7 +1,7 @@
 """Measure training snapshots the way the bundling rule reads them: per real-pair group and per band of true motion,
 the plain network and the default recipe, against DIS medium.
 
-    python tools/eval_snapshots.py runs/synthetic/step_0026000.pt [...] [--root ../shared/data/real] [--plain-only]
+    python tools/eval_snapshots.py ~/.cache/flowcli/runs/train_synthetic/step_0026000.pt [...] [--root ../shared/data/real] [--plain-only]
     python tools/eval_snapshots.py --weights weights/flowcli-synthetic.pt
 
 For each run state (its moving average of the weights, exported to a temporary file) or checkpoint, prints one line:
@@ -26,7 +26,7 @@ from flowcli.baselines import baseline_flow  # noqa: E402
 from flowcli.data.datasets import open_dataset  # noqa: E402
 from flowcli.metrics import MetricAccumulator, aee  # noqa: E402
 from flowcli.train import export_weights  # noqa: E402
-from flowcli.weights import BUNDLED_RECIPE  # noqa: E402
+from flowcli.weights import load_checkpoint  # noqa: E402
 
 LARGE = ("chairs", "kitti15")
 
@@ -65,7 +65,7 @@ def main() -> None:
             dst = Path(tmp) / (Path(state).stem + ".pt")
             items.append((Path(state).stem, str(export_weights(state, dst, name=Path(state).stem))))
         for label, path in items:
-            recipes = {"plain": "plain"} if args.plain_only else {"plain": "plain", "recipe": BUNDLED_RECIPE}
+            recipes = {"plain": "plain"} if args.plain_only else {"plain": "plain", "recipe": load_checkpoint().recipe}
             for name, recipe in recipes.items():
                 est = Estimator(path, device="cpu", recipe=recipe)
                 flows = {s["name"]: est.estimate(s["img1"], s["img2"]) for s in samples}

@@ -48,9 +48,10 @@ def _devices(ctx, param, values):
 @click.option("--cuda-graphs", is_flag=True, help="Replay the forward pass as a CUDA graph (tuned variant, CUDA only).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all usable cores).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Checkpoint whose recipe to time (default: the bundled weights' recipe on a random network).")
+              help="Checkpoint whose recipes to time (default: the bundled weights).")
 @click.option("--stages/--no-stages", default=True, show_default=True,
-              help="Also time each stage of the weights' default inference recipe (network scales, fusion, refinement).")
+              help="Also time each stage of the weights' recipes (fast, default, quality: candidates, selection, "
+                   "refinement), each beside the plain network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @pass_app
 def command(app, sizes, devices, precisions, batches, repeats, warmup, compare_eager, use_compile, cuda_graphs,
@@ -72,8 +73,8 @@ def command(app, sizes, devices, precisions, batches, repeats, warmup, compare_e
             for variant in ["tuned"] + (["eager"] if compare_eager and precision == "fp32" else []):
                 results += _measure(app, variant, weights, device, precision, use_compile, cuda_graphs, sizes, batches,
                                     repeats, warmup)
-            if stages:
-                recipes += [_stages(app, weights, device, precision, w, h, repeats) for (w, h) in sizes]
+        if stages:
+            recipes += [r for (w, h) in sizes for r in _stages(app, weights, device, w, h, repeats)]
     found = speedups(results)
     for s in found:
         app.info(f"speed-up over the plain fp32 eager path ({s['device']}, {s['width']}x{s['height']}, batch "
@@ -109,14 +110,24 @@ def _measure(app, variant, weights, device, precision, use_compile, cuda_graphs,
     return out
 
 
-def _stages(app, weights, device, precision, w: int, h: int, repeats: int) -> dict:
-    from flowcli.bench import bench_recipe, variant_estimator
-    from flowcli.weights import BUNDLED_RECIPE, load_checkpoint
+def _stages(app, weights, device, w: int, h: int, repeats: int) -> list[dict]:
+    """The stages of every named recipe of the weights (each in its own precision), beside the plain network (the
+    original, fp32) timed in the same process."""
+    from flowcli.api import Estimator
+    from flowcli.bench import bench_plain, bench_recipe
+    from flowcli.weights import load_checkpoint
 
-    recipe = load_checkpoint(weights).recipe if weights else BUNDLED_RECIPE
-    est = variant_estimator("tuned", weights=weights, device=device, precision=precision)
-    r = bench_recipe(est, recipe, width=w, height=h, repeats=repeats)
-    parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items())
-    app.info(f"{device} {precision} recipe {recipe.name} {w}x{h}: {parts}; total {r['total'] * 1000:.0f} ms "
-             f"(+{100 * r['overhead_over_network']:.0f} % over the network alone)")
-    return r
+    ckpt = load_checkpoint(weights)
+    plain = bench_plain(Estimator(ckpt, device=device, recipe="plain"), width=w, height=h, repeats=repeats)
+    app.info(f"{device} plain network (fp32) {w}x{h}: {plain * 1000:.0f} ms")
+    out = []
+    for name in ["fast", "default", "quality"]:
+        if name != "default" and name not in ckpt.presets:
+            continue
+        est = Estimator(ckpt, device=device, recipe=name)
+        r = bench_recipe(est, width=w, height=h, repeats=repeats, plain_seconds=plain)
+        parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["stages"].items())
+        app.info(f"{device} recipe {name} ({est.precision}) {w}x{h}: {parts}; total {r['total'] * 1000:.0f} ms "
+                 f"= {r['times_plain']:.2f}x the plain network")
+        out.append(r)
+    return out

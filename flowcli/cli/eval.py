@@ -13,16 +13,16 @@ from flowcli.cli.render import render_eval, write_eval
 from flowcli.data.datasets import DATASETS
 
 
-def _methods(app, baselines: tuple, with_model: bool, with_plain: bool, flow) -> dict:
-    """``{id: estimator}``: the network (its recipe, then the plain network with ``--with-plain``), then baselines."""
-    from dataclasses import replace
-
+def _methods(app, baselines: tuple, with_model: bool, with_plain: bool, flow, with_recipes: tuple = ()) -> dict:
+    """``{id: estimator}``: the network (its recipe, the presets of ``--with-recipe``, then the plain network with
+    ``--with-plain``), then baselines."""
     from flowcli.baselines import BaselineEstimator
     from flowcli.jobs.evaluation import method_name
 
     methods = {}
     if not baselines or with_model:
-        settings = [flow] + ([replace(flow, recipe="plain", scales=None, refine=None)] if with_plain else [])
+        settings = ([flow] + [flow.plain().with_recipe(name) for name in dict.fromkeys(with_recipes)]
+                    + ([flow.plain()] if with_plain else []))
         for est in (make_estimator(app, s) for s in settings):
             methods.setdefault(method_name(est)[0], est)
     for name in dict.fromkeys(baselines):  # repeated --baseline runs once
@@ -54,13 +54,21 @@ def _methods(app, baselines: tuple, with_model: bool, with_plain: bool, flow) ->
               help="Run this OpenCV method instead of the network (repeatable).")
 @click.option("--with-model", is_flag=True, help="With --baseline: run the network too, in the same table.")
 @click.option("--with-plain", is_flag=True, help="Also run the plain network beside the recipe, in the same table.")
+@click.option("--with-recipe", "with_recipes", multiple=True, type=click.Choice(["fast", "default", "quality"]),
+              help="Also run this recipe of the weights beside --recipe, in the same table (repeatable).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Pairs per network call.")
+@click.option("--report", "report_dir", default=None, metavar="DIR",
+              help="Also write an HTML report into DIR (index.html and its pictures, opens offline): the tables, the "
+                   "AEE by true motion as a chart, and per pair frame 1, the true flow and each method's colors and "
+                   "error map, worst first. Pairs that fail are listed as failed rows and the run goes on (exit 1).")
+@click.option("--overwrite", is_flag=True, help="With --report: replace DIR when it exists and holds other files.")
 @flow_options
 @pass_app
 def command(app, dataset: str, root: str, split: Optional[str], passes: Optional[str], limit: Optional[int],
             per_sequence: bool, by_magnitude: bool, json_file: Optional[str], markdown_file: Optional[str],
-            submission_dir: Optional[str], baselines: tuple, with_model: bool, with_plain: bool, batch_size: int,
-            flow) -> None:
+            submission_dir: Optional[str], baselines: tuple, with_model: bool, with_plain: bool, with_recipes: tuple,
+            batch_size: int,
+            report_dir: Optional[str], overwrite: bool, flow) -> None:
     """Score optical flow on a dataset split, the way its benchmark does.
 
     Prints a table (AEE, AEE on non-occluded/occluded pixels where masks exist, share of pixels within 1/3/5 px,
@@ -70,32 +78,54 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
 
     \b
     flowcli eval --dataset folder --root ../shared/data/real --baseline dis --with-model --per-sequence
+    flowcli eval --dataset folder --root ../shared/data/val --baseline dis --with-model --report val-report/
     """
+    import contextlib
+    import time
+
     from flowcli.jobs.evaluation import merge_results
 
     if json_file == "-" and markdown_file == "-":
         raise click.UsageError("--json - and --markdown - cannot both use stdout")
+    if overwrite and not report_dir:
+        raise click.UsageError("--overwrite needs --report DIR")
+    if report_dir:
+        from flowcli.distributed import World
+        from flowcli.jobs.report import check_report_folder
+
+        if World.from_env().enabled:
+            raise click.UsageError("--report does not run under torchrun; write --json there and run the report "
+                                   "in a plain run")
+        # before the other outputs' checks: one inside the report folder is refused by name, not as a missing folder
+        check_report_folder(report_dir, overwrite=overwrite, outputs=[json_file, markdown_file, submission_dir])
     for path in (json_file, markdown_file):
         check_output_file(path)
-    with rank_group(flow) as job:
-        ds, n = _open_split(dataset, root, split, passes, limit, submission_dir, (json_file, markdown_file))
-        methods = _methods(app, baselines, with_model, with_plain, flow)
-        title = ds.name if ds.split in ("", "all") else f"{ds.name} {ds.split}"
-        app.info(f"{title}: {n} of {len(ds)} pairs under {ds.root}"
-                 f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
-        with app.progress() as bar:
-            tasks = {mid: SharedTask(bar, job, mid, n) for mid in methods}
-            parts = {mid: score_share(app, tasks[mid], ds, mid, est, limit=limit, batch_size=batch_size,
-                                   submission_dir=submission_dir, indices=job.world.share(range(n)))
-                     for mid, est in methods.items()}
-            job.settle(on_wait=lambda: [t.refresh() for t in tasks.values()])
-        gathered = job.gather(parts)  # every rank's share of every method, merged below in the pairs' order
-    if not app.is_main:
-        return
-    results = {mid: merge_results([g[mid] for g in gathered]) for mid in methods}
-    render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir)
-    write_eval(app, ds, results, n, [str(getattr(e, "device", "")) for e in methods.values()], json_file=json_file,
-               markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude)
+    with contextlib.ExitStack() as stack:
+        with rank_group(flow) as job:
+            ds, n = _open_split(dataset, root, split, passes, limit, submission_dir, (json_file, markdown_file))
+            report = _open_report(stack, report_dir, overwrite, ds, n, (json_file, markdown_file, submission_dir))
+            methods = _methods(app, baselines, with_model, with_plain, flow, with_recipes)
+            title = ds.name if ds.split in ("", "all") else f"{ds.name} {ds.split}"
+            app.info(f"{title}: {n} of {len(ds)} pairs under {ds.root}"
+                     f" ({'pixel-weighted' if ds.metric_kind == 'sintel' else 'per-image'} metrics)")
+            t0 = time.perf_counter()
+            with app.progress() as bar:
+                tasks = {mid: SharedTask(bar, job, mid, n) for mid in methods}
+                parts = {mid: score_share(app, tasks[mid], ds, mid, est, limit=limit, batch_size=batch_size,
+                                          submission_dir=submission_dir, indices=job.world.share(range(n)),
+                                          **_report_hooks(app, report, mid))
+                         for mid, est in methods.items()}
+                job.settle(on_wait=lambda: [t.refresh() for t in tasks.values()])
+            eval_seconds = time.perf_counter() - t0
+            gathered = job.gather(parts)  # every rank's share of every method, merged below in the pairs' order
+        if not app.is_main:
+            return
+        results = {mid: merge_results([g[mid] for g in gathered]) for mid in methods}
+        render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir)
+        write_eval(app, ds, results, n, [str(getattr(e, "device", "")) for e in methods.values()], json_file=json_file,
+                   markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude)
+        if report is not None:
+            _finish_report(app, report, ds, n, results, methods, eval_seconds)
 
 
 def _open_split(dataset: str, root: str, split, passes, limit, submission_dir, outputs):
@@ -115,3 +145,111 @@ def _open_split(dataset: str, root: str, split, passes, limit, submission_dir, o
     if submission_dir is not None:
         check_output_folder(submission_dir, create=True)
     return ds, n
+
+
+def _open_report(stack, report_dir: Optional[str], overwrite: bool, ds, n: int, outputs):
+    """The :class:`flowcli.jobs.report.EvalReport` of ``--report`` (None without it), checked before any method loads:
+    a folder holding other files (without ``--overwrite``), the split's files or another output are refused."""
+    if not report_dir:
+        return None
+    from flowcli.jobs.report import EvalReport, check_report_folder
+
+    pairs = list(getattr(ds, "pairs", []))[:n]
+    inputs = [f for q in pairs for f in (q.img1, q.img2, q.flow, q.occ, q.invalid, q.flow_noc) if f] + [ds.root]
+    check_report_folder(report_dir, overwrite=overwrite, inputs=inputs, outputs=[o for o in outputs if o])
+    return stack.enter_context(EvalReport(report_dir, overwrite=overwrite))
+
+
+def _report_hooks(app, report, mid: str) -> dict:
+    """``evaluate``'s hooks that feed the report: every prediction, and failed pairs (reported, then skipped)."""
+    if report is None:
+        return {}
+
+    def failed(item: dict) -> None:
+        app.failed(f"{mid}: {item['name']}: {item['error']}")
+        report.add_failure(mid, item)
+
+    return {"on_pair": lambda i, sample, flow: report.add_pair(mid, i, sample, flow), "on_failure": failed}
+
+
+def _finish_report(app, report, ds, n: int, results: dict, methods: dict, eval_seconds: float) -> None:
+    """Write the report's page and move it into place; one line says where, how big and how long it took beside the
+    eval. Failed pairs (rows of the report) make the exit status 1."""
+    summary = report.finish(results, title=_title(ds), pairs=n,
+                            names=[(q.name, q.sequence) for q in list(getattr(ds, "pairs", []))[:n]],
+                            provenance=_provenance(ds, methods),
+                            metric_rule="AEE over all pixels" if ds.metric_kind == "sintel"
+                            else "AEE = mean of per-image AEEs")
+    for line in summary.left_out:
+        app.info(f"report: left out {line}")
+    app.info(f"report: {summary.folder / 'index.html'} ({summary.pairs} pairs, {summary.pictures} pictures, "
+             f"{summary.bytes / 2 ** 20:.1f} MB): {summary.seconds:.2f} s of drawing and writing, mostly in the "
+             f"background of the eval's {eval_seconds:.2f} s, {summary.finish_seconds:.2f} s after it")
+    if summary.failed:
+        app.abort(f"{summary.failed} of {n} pairs failed (failed rows in {summary.folder / 'index.html'})")
+
+
+def _title(ds) -> str:
+    from flowcli.jobs.evaluation import dataset_label
+
+    return dataset_label(ds)
+
+
+def _provenance(ds, methods: dict) -> dict:
+    """The report's "how it was made": per method its weights, recipe and device, then the dataset, date, machine,
+    version and command line."""
+    import datetime
+
+    from flowcli import __version__
+    from flowcli.jobs.evaluation import machine_description, method_name
+
+    out: dict = {}
+    for est in methods.values():
+        label = method_name(est)[1]
+        ckpt = getattr(est, "checkpoint", None)
+        if ckpt is not None:
+            where = str(ckpt.path) if getattr(ckpt, "path", None) else ckpt.name
+            recipe = est.recipe.describe() if getattr(est, "recipe", None) is not None else "plain"
+            out[label] = [f"weights: {where} ({ckpt.name})", f"recipe: {recipe}",
+                          f"device: {est.device}, {getattr(est, 'precision', 'fp32')}"
+                          + (f", scale {est.scale:g}" if getattr(est, "scale", 1.0) != 1 else "")]
+        else:
+            import cv2
+
+            out[label] = [f"OpenCV {cv2.__version__} ({type(est).__name__} {getattr(est, 'name', '')}), on the CPU"]
+    devices = [str(getattr(e, "device", "")) for e in methods.values()]
+    out["dataset"] = f"{_title(ds)} under {ds.root}"
+    out["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out["machine"] = machine_description(devices)
+    out["flowcli"] = __version__
+    out["command line"] = _command_line()
+    return out
+
+
+def _command_line() -> str:
+    """The command as typed (``sys.argv``) when this process is ``flowcli``; else (run from Python, as tests do) the
+    command rebuilt from the options click parsed."""
+    import os
+    import shlex
+    import sys
+
+    prog = os.path.normpath(sys.argv[0]) if sys.argv else ""
+    if os.path.basename(prog) == "flowcli" or prog.endswith(os.path.join("flowcli", "__main__.py")):
+        return shlex.join(["flowcli", *sys.argv[1:]])
+    ctx = click.get_current_context()
+    words = ["flowcli", ctx.info_name or "eval"]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option):
+            continue
+        value = ctx.params.get(param.name)
+        if value is None or value == () or value == param.default or (value is False and not param.secondary_opts):
+            continue
+        opt = max(param.opts, key=len)
+        if param.is_flag:
+            words.append(opt if value is True else param.secondary_opts[0])
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                words += [opt, str(v)]
+        else:
+            words += [opt, str(value)]
+    return shlex.join(words)

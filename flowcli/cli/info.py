@@ -42,6 +42,8 @@ def command(app, weights: Optional[str], device: str, as_json: bool) -> None:
                          + (f", known as {card['entry']}" if card.get("entry") else "") + ")")
             lines += [f"  {key}: {value}" for key, value in card["meta"].items() if key != "name"]
             lines.append(f"  recipe {card['recipe_text']}")
+            lines += [f"  recipe {text}" for text in card.get("presets_text", {}).values()]
+            lines.append("  recipe plain: the network alone")
             if card.get("card_file"):
                 lines.append(f"  card: {card['card_file']}")
         else:

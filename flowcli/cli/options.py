@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -120,13 +120,27 @@ def device_option(**kw) -> Callable:
 
 
 def _scales(ctx, param, value):
+    """``--scales`` as floats, each checked like a recipe's (a value out of range is a usage error, exit 2)."""
     if value is None:
         return None
+    from flowcli.recipe import check_scales  # numpy only
+
     try:
-        return tuple(float(x) for x in value.split(",") if x.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers (e.g. 1,0.5,0.25)",
-                                 ctx, param) from None
+        return check_scales([x for x in value.split(",") if x.strip()], "scales")
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc} (a comma-separated list such as 1,0.5,0.25)", ctx, param) from None
+
+
+def _candidates(ctx, param, value):
+    """``--candidates`` as specs, each parsed like a recipe's."""
+    if value is None:
+        return None
+    from flowcli.recipe import parse_candidate
+
+    try:
+        return tuple(parse_candidate(x.strip()).spec for x in value.split(",") if x.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
 
 
 @dataclass(frozen=True)
@@ -135,16 +149,26 @@ class FlowSettings:
 
     weights: Optional[str] = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: Optional[str] = None  # None: the recipe's (bf16 where the weights allow it and the device has it)
     scale: float = 1.0
     recipe: str = "default"
     scales: Optional[tuple[float, ...]] = None
     refine: Optional[bool] = None
+    candidates: Optional[tuple[str, ...]] = None
 
     @property
     def overrides(self) -> dict:
-        """``--scales``/``--refine`` as :meth:`flowcli.recipe.Recipe.with_overrides` keywords."""
-        return {k: v for k, v in (("scales", self.scales), ("refine", self.refine)) if v is not None}
+        """``--candidates``/``--scales``/``--refine`` as :meth:`flowcli.recipe.Recipe.with_overrides` keywords."""
+        return {k: v for k, v in (("candidates", self.candidates), ("scales", self.scales), ("refine", self.refine))
+                if v is not None}
+
+    def with_recipe(self, name: str) -> "FlowSettings":
+        """The same weights and device with another of the weights' recipes."""
+        return replace(self, recipe=name)
+
+    def plain(self) -> "FlowSettings":
+        """The same weights and device with the network alone (no recipe overrides)."""
+        return replace(self, recipe="plain", scales=None, refine=None, candidates=None)
 
 
 def flow_options(func: Callable) -> Callable:
@@ -158,11 +182,19 @@ def flow_options(func: Callable) -> Callable:
         click.option("--fp16", is_flag=True, help="Half-precision inference (CUDA only)."),
         click.option("--bf16", is_flag=True, help="bfloat16 inference: faster on GPUs and on CPUs with native bf16 "
                                                   "(AVX512-BF16, AMX), far slower on CPUs without it."),
-        click.option("--recipe", type=click.Choice(["default", "plain"]), default="default", show_default=True,
-                     help="default: the weights' own inference recipe (network scales, fusion, refinement); "
-                          "plain: the network alone (what public checkpoints run by default)."),
+        click.option("--fp32", is_flag=True, help="float32 inference even where the weights' recipe runs bf16 "
+                                                  "(by default: bf16 where the recipe allows it and the CPU/GPU "
+                                                  "computes it natively, else fp32)."),
+        click.option("--recipe", type=click.Choice(["fast", "default", "quality", "plain"]), default="default",
+                     show_default=True,
+                     help="default: the weights' own inference recipe (candidate flows, selection, refinement); "
+                          "fast / quality: the weights' lighter / heavier presets; plain: the network alone (what "
+                          "public checkpoints run by default)."),
+        click.option("--candidates", callback=_candidates, default=None, metavar="C1,C2,..",
+                     help="Candidate flows of the recipe, the first preferred: net@S, cascade@B[/R], dis, dis-fine, deepflow "
+                          "(e.g. net@1,net@0.25,dis)."),
         click.option("--scales", callback=_scales, default=None, metavar="S1,S2,..",
-                     help="Network input scales of the recipe, the first preferred (e.g. 1,0.5,0.25)."),
+                     help="Scales of the recipe's network candidates (net@S), the others kept (e.g. 1,0.5,0.25)."),
         click.option("--refine/--no-refine", default=None,
                      help="Switch the recipe's variational refinement on or off."),
         # the range is flowcli.api.SCALE_RANGE, written out: importing the api would load torch at start-up
@@ -171,11 +203,12 @@ def flow_options(func: Callable) -> Callable:
     ]
 
     @functools.wraps(func)
-    def wrapper(*args, weights, device, fp16, bf16, recipe, scales, refine, scale, **kwargs):
-        if fp16 and bf16:
-            raise click.UsageError("--fp16 and --bf16 exclude each other")
-        precision = "fp16" if fp16 else "bf16" if bf16 else "fp32"
-        return func(*args, flow=FlowSettings(weights, device, precision, scale, recipe, scales, refine), **kwargs)
+    def wrapper(*args, weights, device, fp16, bf16, fp32, recipe, candidates, scales, refine, scale, **kwargs):
+        if fp16 + bf16 + fp32 > 1:
+            raise click.UsageError("--fp16, --bf16 and --fp32 exclude each other")
+        precision = "fp16" if fp16 else "bf16" if bf16 else "fp32" if fp32 else None
+        return func(*args, flow=FlowSettings(weights, device, precision, scale, recipe, scales, refine, candidates),
+                    **kwargs)
 
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -206,5 +239,5 @@ def make_estimator(app, flow: FlowSettings):
     except MissingWeightsError as exc:
         raise exc.with_hint("pass --weights PATH") from None
     at = f", scale {flow.scale:g}" if flow.scale != 1 else ""
-    app.verbose(f"weights: {est.checkpoint.name} on {est.device} ({flow.precision}{at}); recipe {est.recipe.describe()}")
+    app.verbose(f"weights: {est.checkpoint.name} on {est.device} ({est.precision}{at}); recipe {est.recipe.describe()}")
     return est

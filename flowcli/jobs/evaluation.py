@@ -12,6 +12,10 @@
   per band of true motion magnitude (where a method fails).
 * :func:`machine_description` says where a run happened (results without it mean little).
 
+:func:`evaluate` also feeds a report (:mod:`flowcli.jobs.report`) as it goes: ``on_pair`` receives every pair's sample
+and prediction, and with ``on_failure`` a pair that cannot be read or predicted is recorded (``EvalResult.failed``)
+and skipped instead of ending the run.
+
 No click, rich or torch here (the network's estimator brings torch along itself).
 """
 from __future__ import annotations
@@ -30,7 +34,7 @@ from flowcli.errors import GroundTruthError
 from flowcli.metrics import MetricAccumulator, magnitude_bin_labels
 
 __all__ = ["COLUMNS", "EvalResult", "check_scorable", "compare", "evaluate", "machine_description", "magnitude_rows",
-           "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "prepare_split", "report", "missing_gt_error", "table_rows"]
+           "markdown_by_group", "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "prepare_split", "report", "missing_gt_error", "table_rows"]
 
 
 @dataclass
@@ -61,6 +65,8 @@ class EvalResult:
     written: List[str] = field(default_factory=list)
     # (pair index, ImageStats or None, submission path or None) per pair predicted, for merge_results; not in the JSON
     records: List[tuple] = field(default_factory=list, repr=False, compare=False)
+    # {"index", "name", "sequence", "error"} per pair skipped with evaluate(on_failure=...); not in the JSON
+    failed: List[dict] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "EvalResult":
@@ -120,7 +126,10 @@ def method_name(estimator: Any) -> tuple[str, str]:
         recipe = getattr(estimator, "recipe", None)
         if recipe is None or recipe.is_plain:
             return "liteflownet", f"LiteFlowNet ({weights}{at})"
-        return "liteflownet-recipe", f"LiteFlowNet + {recipe.name.split(' x')[0]} recipe ({weights}{at})"
+        base = recipe.name.split(" x")[0]
+        # the weights' default keeps the id earlier reports use; a preset's row gets its own
+        return ("liteflownet-recipe" if base in ("default", "custom") else f"liteflownet-{base}",
+                f"LiteFlowNet + {base} recipe ({weights}{at})")
     cls = type(estimator).__name__
     return cls.lower(), cls
 
@@ -173,9 +182,42 @@ def check_scorable(dataset: Any, *, limit: Optional[int] = None) -> None:
             raise missing_gt_error(dataset, i)
 
 
-def _samples(dataset: Any, indices: Sequence[int]):
+def _samples(dataset: Any, indices: Sequence[int], keep_going: bool = False):
+    """``(index, sample, None)`` per pair; with ``keep_going`` a pair that cannot be read gives
+    ``(index, None, exception)`` instead of ending the stream."""
     for i in indices:
-        yield i, dataset[i]
+        if not keep_going:
+            yield i, dataset[i], None
+            continue
+        try:
+            sample = dataset[i]
+        except (OSError, ValueError) as exc:  # an unreadable or mismatched file: this pair's problem only
+            yield i, None, exc
+            continue
+        yield i, sample, None
+
+
+def _pair_name(dataset: Any, index: int) -> tuple[str, str]:
+    """``(name, sequence)`` of pair ``index`` from the reader's listing (``pair <index>`` when it has none)."""
+    pairs = getattr(dataset, "pairs", None)
+    if pairs is not None and 0 <= index < len(pairs):
+        return str(pairs[index].name), str(getattr(pairs[index], "sequence", "") or "")
+    return f"pair {index}", ""
+
+
+def _fail(result: "EvalResult", dataset: Any, index: int, error: BaseException | str, sample: Optional[dict],
+          on_failure: Callable[[dict], None], on_item: Optional[Callable[[dict], None]]) -> None:
+    """Record pair ``index`` as failed in ``result`` and tell ``on_failure`` (with the sample when it was read) and
+    ``on_item`` (so that progress counts it)."""
+    name, sequence = _pair_name(dataset, index)
+    if sample is not None:
+        name, sequence = str(sample.get("name", name)), str(sample.get("sequence") or sequence)
+    text = " ".join(str(error).split()) or type(error).__name__
+    item = {"index": index, "name": name, "sequence": sequence, "error": text}
+    result.failed.append(item)
+    on_failure({**item, "sample": sample})
+    if on_item is not None:
+        on_item({**item, "metrics": None, "written": None})
 
 
 def _pairs_to_run(dataset: Any, limit: Optional[int], batch_size: int) -> int:
@@ -193,7 +235,9 @@ def _pairs_to_run(dataset: Any, limit: Optional[int], batch_size: int) -> int:
 def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch_size: int = 4,
              on_item: Optional[Callable[[dict], None]] = None, submission_dir: Optional[str | os.PathLike] = None,
              method: Optional[str] = None, label: Optional[str] = None, prefetch: bool = True,
-             indices: Optional[Sequence[int]] = None) -> EvalResult:
+             indices: Optional[Sequence[int]] = None,
+             on_pair: Optional[Callable[[int, dict, np.ndarray], None]] = None,
+             on_failure: Optional[Callable[[dict], None]] = None) -> EvalResult:
     """Run ``estimator`` over ``dataset`` (a reader from :func:`flowcli.data.datasets.open_dataset`, or any
     sequence of sample dicts) and score it.
 
@@ -203,7 +247,11 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     with it.  ``submission_dir``: also write every prediction there in the benchmark's upload layout (Sintel
     ``PASS/SCENE/frame_%04d.flo``, KITTI 16-bit ``%06d_10.png``).  ``method``/``label``: names in the result
     (default: :func:`method_name`).  ``indices``: only these of the first N pairs (one process's share of a job
-    that several share; :func:`merge_results` puts the parts together).
+    that several share; :func:`merge_results` puts the parts together).  ``on_pair(index, sample, flow)``: called
+    with each pair's sample dict and the method's flow once it is scored (a report draws its pictures there).
+    ``on_failure(item)``: given, a pair whose files cannot be read (OSError/ValueError) or whose flow is non-finite or
+    wrongly sized is skipped, listed in ``result.failed`` and passed here as ``{"index", "name", "sequence", "error",
+    "sample" (None when it could not be read)}``; the other pairs are scored as usual.
 
     Raises a one-line ValueError naming the expected ground-truth path when a pair has no ground truth and no
     ``submission_dir`` is given (nothing would come of the run), and RuntimeError when the method returns
@@ -225,7 +273,8 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    stream = _samples(dataset, range(n) if indices is None else [i for i in indices if 0 <= i < n])
+    stream = _samples(dataset, range(n) if indices is None else [i for i in indices if 0 <= i < n],
+                      keep_going=on_failure is not None)
     if prefetch:
         # decoding PNGs and .flo files overlaps with the method's work
         from flowcli.threads import prefetch as _prefetch
@@ -233,13 +282,16 @@ def evaluate(dataset: Any, estimator: Any, *, limit: Optional[int] = None, batch
         stream = _prefetch(stream, maxsize=2 * batch_size, name="read-samples")
     batch: List[tuple] = []
     try:
-        for item in stream:
-            batch.append(item)
+        for i, sample, error in stream:
+            if error is not None:
+                _fail(result, dataset, i, error, None, on_failure, on_item)
+                continue
+            batch.append((i, sample))
             if len(batch) >= batch_size:
-                _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item)
+                _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item, on_pair, on_failure)
                 batch = []
         if batch:
-            _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item)
+            _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item, on_pair, on_failure)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -259,17 +311,24 @@ def split_name(dataset: Any) -> str:
     return f"{split} {'+'.join(passes)}" if passes else split
 
 
-def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item) -> None:
+def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_item, on_pair=None,
+               on_failure=None) -> None:
     t0 = time.perf_counter()
     flows = estimator.estimate_batch([(s["img1"], s["img2"]) for _, s in batch], batch_size=batch_size)
     result.seconds += time.perf_counter() - t0
     for (i, s), flow in zip(batch, flows):
         h, w = s["img1"].shape[:2]
         flow = np.asarray(flow)
+        problem = None
         if flow.shape != (h, w, 2):
-            raise RuntimeError(f"{result.method} returned flow of shape {flow.shape} for {s['name']} ({w}x{h})")
-        if not np.isfinite(flow).all():
-            raise RuntimeError(f"{result.method} returned non-finite flow for {s['name']}")
+            problem = f"{result.method} returned flow of shape {flow.shape} for {s['name']} ({w}x{h})"
+        elif not np.isfinite(flow).all():
+            problem = f"{result.method} returned non-finite flow for {s['name']}"
+        if problem is not None:
+            if on_failure is None:
+                raise RuntimeError(problem)
+            _fail(result, dataset, i, problem, s, on_failure, on_item)
+            continue
         result.pairs += 1
         metrics, stats = None, None
         if s.get("flow") is not None:
@@ -287,6 +346,8 @@ def _run_batch(batch, estimator, batch_size, acc, result, dataset, out_dir, on_i
             written = path.relative_to(out_dir).as_posix()
             result.written.append(written)
         result.records.append((i, stats, written))
+        if on_pair is not None:
+            on_pair(i, s, flow)
         if on_item is not None:
             on_item({"index": i, "name": s["name"], "sequence": s.get("sequence") or "", "metrics": metrics,
                      "written": written})
@@ -309,7 +370,8 @@ def merge_results(parts: Sequence[EvalResult]) -> EvalResult:
             acc.add_stats(stats)
     out = replace(first, pairs=sum(p.pairs for p in parts), scored=sum(p.scored for p in parts),
                   seconds=sum(p.seconds for p in parts), summary=None, per_sequence={}, per_image=[],
-                  written=[w for _, _, w in records if w is not None], records=records)
+                  written=[w for _, _, w in records if w is not None], records=records,
+                  failed=sorted((f for p in parts for f in p.failed), key=lambda f: f["index"]))
     if len(acc):
         out.summary, out.per_sequence, out.per_image = acc.summary(), acc.per_sequence(), acc.per_image()
     return out
@@ -479,12 +541,36 @@ def dataset_label(dataset: Any) -> str:
     return f"{name} {split}".strip() if split not in ("", "all") else name
 
 
-def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, by_magnitude: bool = True) -> str:
+def markdown_by_group(results: Mapping[str, EvalResult]) -> str:
+    """One row per method, one AEE column per group (the per-sequence summaries) and the whole set, then s/pair: the
+    compact table of many methods over few groups."""
+    groups = list(dict.fromkeys(g for r in results.values() for g in (r.per_sequence or {})))
+    head = ["method", *groups, "all", "s/pair"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for r in results.values():
+        cells = [_aee_cell((r.per_sequence or {}).get(g)) for g in groups] + [_aee_cell(r.summary)]
+        lines.append(f"| {r.label} | " + " | ".join(cells) + f" | {r.seconds_per_pair:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _aee_cell(summary: Optional[Mapping[str, Any]]) -> str:
+    return "" if not summary or summary.get("aee") is None else f"{summary['aee']:.3f}"
+
+
+def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, by_magnitude: bool = True,
+                         compact: bool = False) -> str:
     """:func:`markdown_report` of a saved JSON document (:func:`report`): the tables of the README and the model card
-    are generated from the measurement itself, never copied by hand."""
+    are generated from the measurement itself, never copied by hand. ``compact``: :func:`markdown_by_group` (AEE per
+    group and method) instead of the full table."""
     results = {mid: EvalResult.from_dict(r) for mid, r in doc["methods"].items()}
-    return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
-                           stamp=doc.get("date", ""), machine=doc.get("machine", ""))
+    if not compact:
+        return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
+                               stamp=doc.get("date", ""), machine=doc.get("machine", ""))
+    text = markdown_by_group(results)
+    if by_magnitude:
+        text += "\n" + markdown_rows(*magnitude_rows(results))
+    return text + (f"\n{dataset_label(doc)}, {doc['pairs']} pairs, AEE in pixels (per group the mean of its pairs); "
+                   f"measured {doc.get('date', '')} on {doc.get('machine', '')}.\n")
 
 
 def prepare_split(dataset: str, root: str | os.PathLike, split: Optional[str] = None, passes: Optional[str] = None, *,

@@ -7,15 +7,10 @@ import numpy as np
 import pytest
 
 from flowcli.io import read_flow
-from tests.support import H, W, build_folder, build_sintel, load_real, one_error_line
+from tests.support import H, W, build_folder, build_sintel, one_error_line
 
 KEYS = {"method", "label", "dataset", "split", "passes", "root", "metric_kind", "pairs", "scored", "seconds",
         "seconds_per_pair", "summary", "per_sequence", "per_image", "submission_dir", "written"}
-
-
-@pytest.fixture(scope="module")
-def real(real_dir):
-    return load_real(real_dir)
 
 
 @pytest.fixture

@@ -31,14 +31,40 @@ def test_the_weights_recipe_is_the_default_and_plain_is_the_network_alone(invoke
 
 def test_bad_scales_are_usage_errors(invoke, pair_files, tmp_path, recipe_weights):
     r = invoke("pair", *pair_files, "-o", tmp_path / "x.flo", "--weights", recipe_weights, "--scales", "1,a")
-    assert r.exit_code == 2 and "comma-separated" in r.stderr
+    assert r.exit_code == 2 and "comma-separated" in r.stderr and "--scales" in r.stderr
     r = invoke("pair", *pair_files, "-o", tmp_path / "x.flo", "--weights", recipe_weights, "--scales", "1,9")
-    assert r.exit_code == 1 and "recipe scales must be in" in r.stderr
+    assert r.exit_code == 2 and "scales must be in [0.0625, 4], got 9" in r.stderr and "--scales" in r.stderr
+    assert not (tmp_path / "x.flo").exists()
+
+
+def test_candidates_and_presets_on_the_command_line(invoke, pair_files, tmp_path, recipe_weights):
+    """--candidates replaces the recipe's candidates (DIS alone: DIS's flow, refined); a preset the weights lack is
+    one line naming what they have."""
+    from flowcli.baselines import baseline_flow
+    from flowcli.io import read_image
+
+    dis, _ = flow_of(invoke, pair_files, tmp_path, recipe_weights, "--candidates", "dis", "--no-refine")
+    expected = baseline_flow("dis", read_image(pair_files[0]), read_image(pair_files[1]))
+    np.testing.assert_allclose(dis, expected, atol=1e-5)
+    r = invoke("pair", *pair_files, "-o", tmp_path / "q.flo", "--weights", recipe_weights, "--recipe", "quality")
+    assert r.exit_code == 1 and "no 'quality' recipe; they have default, plain" in r.stderr
+    assert not (tmp_path / "q.flo").exists()
 
 
 def test_info_shows_the_recipe(invoke, recipe_weights, weights_file):
     r = invoke("info", "--weights", recipe_weights)
     assert r.exit_code == 0, r.stderr
-    assert "recipe default: scales 1, 0.5; census fusion; variational refinement" in r.stderr
+    assert "recipe default: net@1, net@0.5; census selection; variational refinement" in r.stderr
+    assert "recipe plain: the network alone" in r.stderr
     r = invoke("info", "--weights", weights_file, "--json")
-    assert json.loads(r.stdout)["weights"]["recipe"]["scales"] == [1.0]  # no recipe in the file: the plain network
+    assert json.loads(r.stdout)["weights"]["recipe"]["candidates"] == ["net@1"]  # no recipe in the file: plain
+
+
+def test_info_lists_the_bundled_presets_and_their_candidates(invoke):
+    from flowcli.weights import bundled_path
+
+    r = invoke("info", "--weights", bundled_path())
+    assert r.exit_code == 0, r.stderr
+    for name in ("default", "fast", "quality"):
+        assert f"recipe {name}: net@1" in r.stderr
+    assert "dis-fine" in r.stderr and "learned selection" in r.stderr and "bf16 where native" in r.stderr

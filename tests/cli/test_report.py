@@ -10,12 +10,7 @@ import numpy as np
 import pytest
 
 from flowcli.io import read_image
-from tests.support import build_folder, files_in, load_real, one_error_line
-
-
-@pytest.fixture(scope="module")
-def real(real_dir):
-    return load_real(real_dir)
+from tests.support import build_folder, files_in, one_error_line
 
 
 @pytest.fixture

@@ -13,15 +13,10 @@ import pytest
 from flowcli.data.datasets import open_dataset
 from flowcli.jobs.evaluation import EvalResult, compare, evaluate, markdown_table, method_name, table_rows
 from flowcli.io import read_flow
-from tests.support import BUILDERS, CROP_H, CROP_W, build_folder, build_kitti, build_middlebury, build_sintel, crop, entry, load_real, put_flow, write_image
+from tests.support import BUILDERS, CROP_H, CROP_W, build_folder, build_kitti, build_middlebury, build_sintel, crop, entry, put_flow, write_image
 
 
 # ---------------------------------------------------------------------------------------------- fake trees
-
-
-@pytest.fixture(scope="module")
-def real(real_dir):
-    return load_real(real_dir)
 
 
 # ------------------------------------------------------------------------------------------------ oracles

@@ -11,7 +11,7 @@ import pytest
 from flowcli.jobs.evaluation import evaluate, merge_results, open_split
 from flowcli.jobs.motion import motion_stats
 from flowcli.jobs.report import EvalReport, check_report_folder, nice_ceiling
-from tests.support import build_folder, load_real
+from tests.support import build_folder
 
 
 class Truth:
@@ -39,11 +39,6 @@ class Truth:
                 flow = np.full_like(flow, np.nan)
             out.append(flow)
         return out
-
-
-@pytest.fixture(scope="module")
-def real(real_dir):
-    return load_real(real_dir)
 
 
 @pytest.fixture
