@@ -1,6 +1,6 @@
 """Translation sweep: how far the estimator follows a known motion, without any ground-truth dataset.
 
-    python benchmarks/translation_sweep.py [--weights W] [--recipe plain|default] [--max 200]
+    python benchmarks/translation_sweep.py [--weights W] [--recipe fast|default|quality|plain] [--max 200]
 
 Real frames (the first frames of ../shared/data/real's Sintel, KITTI and Middlebury pairs when that folder is there,
 else the bundled example) are moved by translations (dx, dx/3) of growing length, alone and combined with a small
@@ -87,7 +87,7 @@ def sweep(est, images: dict, lengths=LENGTHS, affine: bool = True) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default=None, help="checkpoint (default: the bundled weights)")
-    p.add_argument("--recipe", default="default", choices=["default", "plain"])
+    p.add_argument("--recipe", default="default", choices=["fast", "default", "quality", "plain"])
     p.add_argument("--size", default="512x384", help="WIDTHxHEIGHT of the crops")
     p.add_argument("--max", type=float, default=200, help="longest motion")
     p.add_argument("--no-affine", action="store_true", help="translations only")
