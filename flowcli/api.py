@@ -151,7 +151,7 @@ class Estimator:
         else:
             self.checkpoint = Checkpoint(state_dict={}, meta={"name": "in-memory model"})
         self.recipe = resolve_recipe(recipe, self.checkpoint.recipe, self.checkpoint.presets).with_overrides(
-            **(recipe_overrides or {})).scaled(self.scale)
+            **(recipe_overrides or {})).scaled(self.scale).check_available()
         # None: the recipe decides (bf16 where the weights' recipe allows it and the device computes it natively)
         self.precision = precision or ("bf16" if self.recipe.bf16 and native_bf16(self.device) else "fp32")
         self.model = model.to(self.device).eval()

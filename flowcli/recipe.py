@@ -261,6 +261,16 @@ class Recipe:
             out = replace(out, refine=(self.refine or {}) if refine else None, name="custom")
         return out
 
+    def check_available(self) -> "Recipe":
+        """Raise (RuntimeError, one line) where a classical candidate cannot run here, e.g. ``deepflow`` without
+        opencv-contrib's ``cv2.optflow``: found when the recipe is chosen, not at the first pair of a job."""
+        from flowcli.baselines import BASELINES
+
+        for c in self.parsed:
+            if not c.uses_network:
+                BASELINES[c.kind].factory()
+        return self
+
     def classical_flows(self, img1: np.ndarray, img2: np.ndarray) -> dict[str, np.ndarray]:
         """The candidates OpenCV computes (``dis``, ``dis-fine``, ``deepflow``) for one pair, by spec."""
         from flowcli.baselines import baseline_flow

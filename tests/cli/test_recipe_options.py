@@ -68,3 +68,20 @@ def test_info_lists_the_bundled_presets_and_their_candidates(invoke):
     for name in ("default", "fast", "quality"):
         assert f"recipe {name}: net@1" in r.stderr
     assert "dis-fine" in r.stderr and "learned selection" in r.stderr and "bf16 where native" in r.stderr
+
+
+def test_a_recipe_whose_candidate_cannot_run_here_is_refused_before_any_work(invoke, tmp_path, recipe_weights,
+                                                                             monkeypatch):
+    """DeepFlow lives in opencv-contrib: without cv2.optflow a recipe naming it fails when it is chosen, in one line,
+    before the first pair of a folder job (not once per pair, halfway through)."""
+    import cv2
+
+    from tests.support import make_frames
+
+    make_frames(tmp_path / "frames", 4)
+    frames = tmp_path / "frames"
+    monkeypatch.delattr(cv2, "optflow", raising=False)
+    out = tmp_path / "out"
+    r = invoke("dir", frames, "-o", out, "--weights", recipe_weights, "--candidates", "net@1,deepflow")
+    assert r.exit_code == 1 and "deepflow needs opencv-contrib-python" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (out.exists() and any(out.iterdir()))
