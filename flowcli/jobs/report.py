@@ -459,9 +459,7 @@ def _aee_of(results: Mapping[str, Any]) -> Dict[str, Dict[int, Optional[float]]]
 
 def _page(rep: EvalReport, results: Mapping[str, Any], *, title: str, pairs: int, chart: Optional[str],
           left_out: List[str], provenance: Mapping[str, Any], metric_rule: str) -> str:
-    from flowcli.jobs.evaluation import magnitude_rows, table_rows
-    from flowcli.viz.color import px_text
-
+    """The whole page: head and notes, the summary tables, one row per pair (worst first), how it was made."""
     methods = list(results) + [m for m in rep.methods if m not in results]
     labels = {mid: getattr(results.get(mid), "label", mid) for mid in methods}
     aee = _aee_of(results)
@@ -476,21 +474,40 @@ def _page(rep: EvalReport, results: Mapping[str, Any], *, title: str, pairs: int
         return -1.0 if v is None else float(v)
 
     rows = sorted(rep.rows.values(), key=lambda r: (-sort_value(r, first), r.index))
-    failed_rows = [r for r in rows if r.failed]
+    failed = sum(1 for r in rows if r.failed)
+    parts = _head(title, pairs, len(methods), metric_rule, failed, left_out)
+    parts += _summary(results, chart)
+    parts += _pairs_table(rows, methods, labels, aee, sort_value)
+    parts.append("<h2>How it was made</h2><dl>")
+    for key, value in provenance.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        parts.append(f"<dt>{_e(key)}</dt><dd>{'<br>'.join(_e(v) for v in values)}</dd>")
+    parts.append("</dl>")
+    parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
+    return "\n".join(parts)
+
+
+def _head(title: str, pairs: int, n_methods: int, metric_rule: str, failed: int, left_out: List[str]) -> List[str]:
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>flowcli eval report: {_e(title)}</title>",
              f"<style>{_CSS.replace('%TURBO%', _turbo_stops())}</style></head><body>",
              f"<h1>flowcli eval: {_e(title)}</h1>",
-             f'<p class="lead">{pairs} pairs, {len(methods)} method{"s" if len(methods) != 1 else ""}'
+             f'<p class="lead">{pairs} pairs, {n_methods} method{"s" if n_methods != 1 else ""}'
              f'{"; " + _e(metric_rule) if metric_rule else ""}.</p>']
-    if failed_rows:
-        parts.append(f'<p class="note">{len(failed_rows)} of {pairs} pairs failed; they are the first rows below, '
+    if failed:
+        parts.append(f'<p class="note">{failed} of {pairs} pairs failed; they are the first rows below, '
                      f'marked in red, and are not in the tables.</p>')
     for line in left_out:
         parts.append(f'<p class="note">Left out: {_e(line)}.</p>')
+    return parts
 
-    parts.append("<h2>Summary</h2>")
+
+def _summary(results: Mapping[str, Any], chart: Optional[str]) -> List[str]:
+    """The per-group table and, where bands were measured, the chart and table of AEE by true motion."""
+    from flowcli.jobs.evaluation import magnitude_rows, table_rows
+
+    parts = ["<h2>Summary</h2>"]
     if any(getattr(r, "scored", 0) for r in results.values()):
         header, trows = table_rows(results, per_sequence=True)
         parts.append(_num_table(header, trows, 2, group_size=len(results)))
@@ -503,14 +520,19 @@ def _page(rep: EvalReport, results: Mapping[str, Any], *, title: str, pairs: int
             parts.append(f'<p><img src="{_e(chart)}" alt="AEE by band of true motion, per method" '
                          f'style="max-width:100%;height:auto"></p>')
         parts.append(_num_table(mag_header, mag_rows, 1))
+    return parts
 
-    parts.append("<h2>Pairs</h2>")
-    parts.append('<div class="legend"><span><img src="wheel.png" alt="color wheel" width="72" height="72"></span>'
-                 '<span>Flow colors: hue = direction (right red, down yellow, left cyan, up violet), saturation = '
-                 'magnitude; white = no motion, black = no ground truth; darker beyond the scale. All pictures of a row share the true '
-                 'flow\'s scale (its largest magnitude), so colors compare across methods.</span>'
-                 '<span><span class="bar"></span> End-point error from 0 (dark blue) to the row\'s scale (dark red '
-                 'and beyond), shared by the row\'s methods.</span></div>')
+
+def _pairs_table(rows: List[_Row], methods: List[str], labels: Mapping[str, str], aee: Mapping, sort_value
+                 ) -> List[str]:
+    """The legend, the sort buttons and one table row per pair."""
+    parts = ["<h2>Pairs</h2>",
+             '<div class="legend"><span><img src="wheel.png" alt="color wheel" width="72" height="72"></span>'
+             '<span>Flow colors: hue = direction (right red, down yellow, left cyan, up violet), saturation = '
+             'magnitude; white = no motion, black = no ground truth; darker beyond the scale. All pictures of a row '
+             'share the true flow\'s scale (its largest magnitude), so colors compare across methods.</span>'
+             '<span><span class="bar"></span> End-point error from 0 (dark blue) to the row\'s scale (dark red '
+             'and beyond), shared by the row\'s methods.</span></div>']
     buttons = "".join(f'<button type="button" onclick="sortPairs(\'aee{k}\')">{_e(labels[m])} AEE, worst first'
                       f'</button>' for k, m in enumerate(methods))
     parts.append(f'<p>Sort: {buttons}<button type="button" onclick="sortPairs(\'name\')">name</button> '
@@ -522,42 +544,46 @@ def _page(rep: EvalReport, results: Mapping[str, Any], *, title: str, pairs: int
     for row in rows:
         data = " ".join(f'data-aee{k}="{_js_number(sort_value(row, m))}"' for k, m in enumerate(methods))
         cls = ' class="failed"' if row.failed else ""
-        info = [f"<b>{_e(row.name)}</b>"]
-        if row.sequence and row.sequence != row.name:
-            info.append(f'<div class="cap">{_e(row.sequence)}</div>')
-        if row.size:
-            info.append(f'<div class="cap">{row.size[0]}x{row.size[1]}</div>')
-        for m in methods:
-            if m in row.failed:
-                info.append(f'<div class="fail">{_e(labels[m])}: failed: {_e(row.failed[m])}</div>')
-            else:
-                v = aee.get(m, {}).get(row.index)
-                info.append(f'<div>{_e(labels[m])}: {"AEE " + f"{v:.3f} px" if v is not None else "no AEE"}</div>')
-        if row.color_scale is not None:
-            info.append(f'<div class="cap">colors saturate at {px_text(row.color_scale)}</div>')
-        cells = [f'<td class="info">{"".join(info)}</td>', f"<td>{_thumb(row.frame, f'{row.name}: frame 1')}</td>"]
-        truth = _thumb(row.truth, f"{row.name}: true flow") if row.has_truth else '<span class="none">no ground ' \
-                                                                                   'truth</span>'
-        cells.append(f"<td>{truth}</td>")
-        for m in methods:
-            if m in row.failed:
-                msg = f'<div class="fail">failed: {_e(row.failed[m])}</div>'
-                cells += [f"<td>{msg}</td>", "<td></td>"]
-                continue
-            cells.append(f"<td>{_thumb(row.flows.get(m), f'{row.name}: {labels[m]} colors')}</td>")
-            if m in row.errors:
-                cap = f'<div class="cap">0 <span class="bar"></span> {row.error_scale:g} px</div>'
-                cells.append(f"<td>{_thumb(row.errors[m], f'{row.name}: {labels[m]} end-point error')}{cap}</td>")
-            else:
-                cells.append('<td><span class="none">no ground truth</span></td>' if not row.has_truth
-                             else "<td></td>")
+        cells = [_pair_info(row, methods, labels, aee)] + _pair_pictures(row, methods, labels)
         parts.append(f'<tr{cls} data-name="{_e(row.name)}" {data}>{"".join(cells)}</tr>')
     parts.append("</tbody></table>")
+    return parts
 
-    parts.append("<h2>How it was made</h2><dl>")
-    for key, value in provenance.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        parts.append(f"<dt>{_e(key)}</dt><dd>{'<br>'.join(_e(v) for v in values)}</dd>")
-    parts.append("</dl>")
-    parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
-    return "\n".join(parts)
+
+def _pair_info(row: _Row, methods: List[str], labels: Mapping[str, str], aee: Mapping) -> str:
+    """The first cell of a pair's row: its name, group, size, each method's AEE or failure, the color scale."""
+    from flowcli.viz.color import px_text
+
+    info = [f"<b>{_e(row.name)}</b>"]
+    if row.sequence and row.sequence != row.name:
+        info.append(f'<div class="cap">{_e(row.sequence)}</div>')
+    if row.size:
+        info.append(f'<div class="cap">{row.size[0]}x{row.size[1]}</div>')
+    for m in methods:
+        if m in row.failed:
+            info.append(f'<div class="fail">{_e(labels[m])}: failed: {_e(row.failed[m])}</div>')
+        else:
+            v = aee.get(m, {}).get(row.index)
+            info.append(f'<div>{_e(labels[m])}: {"AEE " + f"{v:.3f} px" if v is not None else "no AEE"}</div>')
+    if row.color_scale is not None:
+        info.append(f'<div class="cap">colors saturate at {px_text(row.color_scale)}</div>')
+    return f'<td class="info">{"".join(info)}</td>'
+
+
+def _pair_pictures(row: _Row, methods: List[str], labels: Mapping[str, str]) -> List[str]:
+    """The picture cells of a pair's row: frame 1, the true flow, then each method's colors and error map."""
+    cells = [f"<td>{_thumb(row.frame, f'{row.name}: frame 1')}</td>"]
+    truth = (_thumb(row.truth, f"{row.name}: true flow") if row.has_truth
+             else '<span class="none">no ground truth</span>')
+    cells.append(f"<td>{truth}</td>")
+    for m in methods:
+        if m in row.failed:
+            cells += [f'<td><div class="fail">failed: {_e(row.failed[m])}</div></td>', "<td></td>"]
+            continue
+        cells.append(f"<td>{_thumb(row.flows.get(m), f'{row.name}: {labels[m]} colors')}</td>")
+        if m in row.errors:
+            cap = f'<div class="cap">0 <span class="bar"></span> {row.error_scale:g} px</div>'
+            cells.append(f"<td>{_thumb(row.errors[m], f'{row.name}: {labels[m]} end-point error')}{cap}</td>")
+        else:
+            cells.append('<td><span class="none">no ground truth</span></td>' if not row.has_truth else "<td></td>")
+    return cells
