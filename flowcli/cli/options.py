@@ -137,8 +137,11 @@ def _candidates(ctx, param, value):
         return None
     from flowcli.recipe import parse_candidate
 
+    from flowcli.recipe import Recipe
+
     try:
-        return tuple(parse_candidate(x.strip()).spec for x in value.split(",") if x.strip())
+        specs = tuple(parse_candidate(x.strip()).spec for x in value.split(",") if x.strip())
+        return Recipe(candidates=specs).candidates  # the count and repeats checked as a recipe's
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
 
@@ -207,12 +210,30 @@ def flow_options(func: Callable) -> Callable:
         if fp16 + bf16 + fp32 > 1:
             raise click.UsageError("--fp16, --bf16 and --fp32 exclude each other")
         precision = "fp16" if fp16 else "bf16" if bf16 else "fp32" if fp32 else None
+        _check_scaled(scale, scales, candidates)
         return func(*args, flow=FlowSettings(weights, device, precision, scale, recipe, scales, refine, candidates),
                     **kwargs)
 
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def _check_scaled(scale: float, scales, candidates) -> None:
+    """--scale multiplies the network scales of --scales/--candidates: their products must stay in range too."""
+    from flowcli.recipe import SCALE_RANGE, parse_candidate
+
+    if scale == 1:
+        return
+    given = list(scales or ()) + [s for c in (candidates or ()) for s in _network_scales(parse_candidate(c))]
+    bad = [s * scale for s in given if not SCALE_RANGE[0] <= s * scale <= SCALE_RANGE[1]]
+    if bad:
+        raise click.UsageError(f"--scale {scale:g} times the network scales asked for gives {bad[0]:g}, outside "
+                               f"[{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}]")
+
+
+def _network_scales(c) -> list[float]:
+    return [c.scale] if c.kind == "net" else [c.scale, c.base] if c.kind == "cascade" else []
 
 
 def rank_device(flow: FlowSettings) -> str:

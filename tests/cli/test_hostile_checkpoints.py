@@ -74,6 +74,9 @@ def test_metadata_that_is_not_a_mapping_is_one_line(tmp_path, state):
     (["--scales", "abc"], "--scales"), (["--scales", "1,1"], "must differ"), (["--candidates", "net@9"], "--candidates"),
     (["--candidates", "sonar"], "unknown recipe candidate"), (["--scale", "0"], "--scale"),
     (["--fp32", "--bf16"], "exclude each other"), (["--recipe", "turbo"], "--recipe"),
+    (["--candidates", ""], "1 to 8 candidates"), (["--candidates", "dis,dis"], "must differ"),
+    (["--scale", "4", "--scales", "4"], "--scale 4 times"), (["--scale", "0.25", "--candidates", "cascade@0.125"],
+                                                             "--scale 0.25 times"),
 ])
 def test_recipe_options_out_of_range_are_usage_errors(tmp_path, args, words):
     out = tmp_path / "out.flo"
