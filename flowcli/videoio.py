@@ -103,6 +103,9 @@ class VideoStream:
     info: VideoInfo
     frames: Iterator[tuple[int, np.ndarray]] = field(repr=False)
     _decoder: Any = field(default=None, repr=False)
+    # set once the frames ran out: why the clip ended before its header said it would (None: it did not, or no
+    # reason was found); the frames before that point are the clip's own
+    damage: Optional[str] = None
     _release: Any = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -218,8 +221,10 @@ def open_video(path: str | os.PathLike, *, start: int = 0, every: int = 1, frame
     release = _reading(p)
 
     def frames_iter() -> Iterator[tuple[int, np.ndarray]]:
+        decoded = 0
         try:
             for index, raw in enumerate(gen):
+                decoded = index + 1
                 take, done = sel.indices_wanted(index)
                 if take:
                     # copy: the bytes object is immutable, and consumers may write into frames
@@ -227,14 +232,33 @@ def open_video(path: str | os.PathLike, *, start: int = 0, every: int = 1, frame
                 if done:
                     return
         except RuntimeError as exc:
-            raise _ffmpeg_error(p, exc) from None
+            if not decoded:
+                raise _ffmpeg_error(p, exc) from None
+            # ffmpeg gave up part-way: the frames before are the clip's own; the consumer reports the damage
+            reason = str(_ffmpeg_error(p, exc)).split("cannot decode as a video (", 1)[-1].rstrip(")")
+            stream.damage = f"{p}: damaged: decoding stopped after {decoded} frames ({reason})"
+            return
         finally:
             release()
             gen.close()
+        stream.damage = _damage(p, decoded, info)
 
     stream = VideoStream(info=info, frames=frames_iter(), _decoder=gen, _release=release)
     weakref.finalize(stream, release)  # a stream dropped without close() or reading to the end
     return stream
+
+
+def _damage(path: Path, decoded: int, info: VideoInfo) -> Optional[str]:
+    """After the last frame: a clip that decoded to clearly fewer frames than its header promises is decoded once more,
+    quietly, to ask ffmpeg why; a complaint (a clip cut short: "Invalid NAL unit size", "partial file") is returned as
+    a message naming the clip, so that a damaged file is never taken for a short one. A variable-rate clip (phones)
+    also decodes to fewer frames than its nominal rate promises, with no complaint: None."""
+    if decoded >= 0.98 * info.frame_estimate:
+        return None
+    _, problem = count_frames(path)
+    if not problem:
+        return None
+    return f"{path}: damaged: decoding stopped after {decoded} of about {info.frame_estimate} frames ({problem})"
 
 
 # What ffmpeg's log says when the output's file system refused a write, and the error it stands for.

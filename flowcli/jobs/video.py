@@ -157,7 +157,9 @@ def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], No
     computed, ``on_note(text)`` for details (the normalization), ``on_warning(text)`` for what the user should know
     (an unknown frame rate). Raises ValueError for an unreadable
     clip or one with fewer than 2 selected frames (unless ``allow_empty``: a part of a shared clip may hold no pair);
-    nothing is left behind on any error or interrupt (the video file appears only when complete)."""
+    nothing is left behind on any error or interrupt (the video file appears only when complete). A clip damaged
+    part-way (:attr:`flowcli.videoio.VideoStream.damage`) raises ValueError after the pairs before the damage are
+    written."""
     note = on_note or (lambda text: None)
     stream = open_video(job.clip, **job.selection)  # fails early on an unreadable clip
     info = stream.info
@@ -179,6 +181,9 @@ def run_video(estimator, job: VideoJob, *, on_start: Optional[Callable[[int], No
     result.first_pass_seconds = time.perf_counter() - t0
     _main_pass(estimator, job, stream, cached, result, expected, on_start, on_advance, allow_empty)
     result.seconds = time.perf_counter() - t0
+    if stream.damage:
+        # the pairs of the frames before the damage are written and complete; the run still fails, naming the clip
+        raise ValueError(f"{stream.damage}; the {result.pairs} pairs before it are written")
     return result
 
 

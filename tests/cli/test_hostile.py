@@ -233,3 +233,31 @@ def test_viz_and_convert_on_a_full_disk(invoke, tmp_path):
     assert one_error_line(r) == f"error: {out / 'c.npy'}: No space left on device"
     assert files_in(out) == ["f0.png", "f2.png"]
     assert digest(flows[0].parent) == before
+
+
+def test_a_clip_cut_short_fails_naming_it_and_keeps_the_pairs_before(invoke, tmp_path, weights_file):
+    """A recording whose file ends early (its index at the front, the data cut): the frames before the cut are the
+    clip's own, their pairs are written complete, and the run fails in one line saying the clip is damaged, never
+    passing it off as a short clip with exit 0."""
+    import imageio_ffmpeg
+
+    clip = write_clip(tmp_path / "whole.mp4", n=24)
+    indexed = tmp_path / "indexed.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(clip), "-c", "copy",
+                    "-movflags", "+faststart", str(indexed)], check=True)
+    data = indexed.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) * 85 // 100])  # the index and the first frames stay whole
+    before = digest(cut)
+    flows = tmp_path / "flows"
+    r = invoke("video", cut, "--flo-dir", flows, "--viz", tmp_path / "o.mp4", "--max-flow", "3", "--weights",
+               weights_file)
+    assert r.exit_code == 1, r.stderr
+    line = one_error_line(r)
+    assert str(cut) in line and "damaged" in line
+    written = files_in(flows)
+    assert 1 <= len(written) < 23 and all(read_flow(flows / n)[0].shape == (H, W, 2) for n in written)
+    assert digest(cut) == before
+    r = invoke("video", indexed, "--flo-dir", tmp_path / "whole_flows", "--weights", weights_file)
+    assert r.exit_code == 0, r.stderr  # the same clip whole: no complaint
+    assert len(files_in(tmp_path / "whole_flows")) == 23
