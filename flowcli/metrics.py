@@ -43,6 +43,7 @@ __all__ = [
     "MAGNITUDE_BINS",
     "magnitude_bin_labels",
     "aee_by_magnitude",
+    "band_sums",
 ]
 
 # Accuracy thresholds in pixels reported by the accumulator.
@@ -121,8 +122,10 @@ def magnitude_bin_labels(edges: tuple = MAGNITUDE_BINS) -> List[str]:
     return [f"{lo:g}-{hi:g}" if math.isfinite(hi) else f"{lo:g}+" for lo, hi in zip(edges[:-1], edges[1:])]
 
 
-def _band_sums(e: np.ndarray, gt: np.ndarray, mask: np.ndarray, edges: tuple) -> tuple[tuple, tuple]:
-    """(pixel count, EPE sum) per magnitude band of ``gt`` over ``mask``."""
+def band_sums(e: np.ndarray, gt: np.ndarray, mask: np.ndarray, edges: tuple = MAGNITUDE_BINS
+              ) -> tuple[tuple, tuple]:
+    """(pixel count, sum of the per-pixel values ``e``) per magnitude band of ``gt`` over ``mask``: an EPE map gives
+    the bands' AEE, any other per-pixel quantity (a 0/1 map) its mean per band."""
     g = np.asarray(gt, np.float32)[mask]
     mag = np.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1])
     band = np.digitize(mag, edges[1:-1], right=False)  # band k holds edges[k] <= |gt| < edges[k + 1]
@@ -137,7 +140,7 @@ def aee_by_magnitude(flow: np.ndarray, gt: np.ndarray, valid: Optional[np.ndarra
     """AEE per band of true motion magnitude: ``{"0-1": {"pixels": n, "share": f, "aee": x or None}, ...}``
     (``share`` is the band's fraction of the valid pixels)."""
     v = _check(flow, gt, valid)
-    counts, sums = _band_sums(epe(flow, gt), gt, v, edges)
+    counts, sums = band_sums(epe(flow, gt), gt, v, edges)
     return _bands(counts, sums, edges)
 
 
@@ -213,7 +216,7 @@ def image_stats(
         n_outliers=int(np.count_nonzero(out[v])),
         n_below=tuple(int(np.count_nonzero(ev < t)) for t in THRESHOLDS),
     )
-    st.band_n, st.band_epe_sum = _band_sums(e, gt, v, MAGNITUDE_BINS)
+    st.band_n, st.band_epe_sum = band_sums(e, gt, v, MAGNITUDE_BINS)
     if occ is not None:
         o = _check(flow, gt, occ)
         noc, occd = v & ~o, v & o

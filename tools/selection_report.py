@@ -22,7 +22,7 @@ import numpy as np
 
 from flowcli.api import Estimator
 from flowcli.data.datasets import open_dataset
-from flowcli.metrics import MAGNITUDE_BINS, magnitude_bin_labels
+from flowcli.metrics import band_sums, magnitude_bin_labels
 from flowcli.postprocess import fuse_candidates, variational_refine
 
 
@@ -45,22 +45,16 @@ def pair_rows(recipe, img1, img2, flows, gt, valid) -> dict[str, np.ndarray]:
 
 
 def summarise(rows: list[tuple[dict, np.ndarray, np.ndarray]]) -> dict:
-    """{column: {"aee": mean over valid pixels, "bands": {band: mean}}} over the (maps, gt, valid) of a group."""
+    """{column: {"aee": mean over pairs, "bands": {band: mean}, "pixels": {band: n}}} over the (maps, gt, valid) of a
+    group (bands: :func:`flowcli.metrics.band_sums`, pixel-weighted over the group)."""
     labels = magnitude_bin_labels()
-    sums: dict = defaultdict(lambda: np.zeros(len(labels) + 1))
-    counts = np.zeros(len(labels) + 1)
+    counts, sums = np.zeros(len(labels)), defaultdict(lambda: np.zeros(len(labels)))
     for maps, gt, valid in rows:
-        mag = np.hypot(gt[..., 0], gt[..., 1])[valid]
-        band = np.digitize(mag, MAGNITUDE_BINS[1:-1])
-        n = np.bincount(band, minlength=len(labels))
-        counts[:-1] += n
-        counts[-1] += valid.sum()
         for key, m in maps.items():
-            v = m[valid]
-            sums[key][:-1] += np.bincount(band, weights=v, minlength=len(labels))
-            sums[key][-1] += v.sum()
-    per_pair = {key: float(np.mean([maps[key][valid].mean() for maps, _, valid in rows])) for key in sums}
-    return {key: {"aee": per_pair[key],  # the mean over pairs, as flowcli eval reports a group
+            n, total = band_sums(m, gt, valid)
+            sums[key] += total
+        counts += n
+    return {key: {"aee": float(np.mean([maps[key][valid].mean() for maps, _, valid in rows])),  # as eval's groups
                   "bands": {lab: (float(s[i] / counts[i]) if counts[i] else None) for i, lab in enumerate(labels)},
                   "pixels": {lab: int(counts[i]) for i, lab in enumerate(labels)}}
             for key, s in sums.items()}
