@@ -171,17 +171,19 @@ def _check_settings(d: Any, bounds: dict, what: str) -> dict:
     return out
 
 
-def _check_selection(d: Any) -> dict:
+def _check_selection(d: Any) -> tuple[dict, Any]:
+    """(the checked selection settings, the learned :class:`~flowcli.postprocess.selection.Selector` or None)."""
     if not isinstance(d, Mapping):
         raise ValueError(f"recipe selection must be a mapping, got {type(d).__name__}")
     method = d.get("method", "census")
     rest = {k: v for k, v in d.items() if k != "method"}
     if method == "census":
-        return {"method": "census", **_check_settings(rest, _CENSUS_BOUNDS, "census selection")}
+        return {"method": "census", **_check_settings(rest, _CENSUS_BOUNDS, "census selection")}, None
     if method == "learned":
         from flowcli.postprocess.selection import Selector
 
-        return Selector.from_dict(d).to_dict()
+        selector = Selector.from_dict(d)
+        return selector.to_dict(), selector
     raise ValueError(f"recipe selection method must be 'census' or 'learned', got {method!r}")
 
 
@@ -201,6 +203,8 @@ class Recipe:
     refine: Optional[Mapping[str, Any]] = None
     bf16: bool = False
     name: str = "custom"
+    # the learned selection's scorer, made once from ``selection`` when the recipe is checked (not once per pair)
+    _selector: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.candidates, str) or not isinstance(self.candidates, Sequence):
@@ -212,7 +216,9 @@ class Recipe:
         if len(set(specs)) != len(specs):
             raise ValueError(f"recipe candidates must differ, got {', '.join(specs)}")
         object.__setattr__(self, "candidates", specs)
-        object.__setattr__(self, "selection", _check_selection(self.selection or {}))
+        selection, selector = _check_selection(self.selection or {})
+        object.__setattr__(self, "selection", selection)
+        object.__setattr__(self, "_selector", selector)
         if self.refine is not None:
             object.__setattr__(self, "refine", _check_settings(self.refine, _REFINE_BOUNDS, "refinement"))
         if not isinstance(self.bf16, bool):
@@ -290,15 +296,13 @@ class Recipe:
         """(selected flow, HxW uint8 index of the candidate taken) from all candidate flows in recipe order."""
         if len(flows) == 1:
             return np.asarray(flows[0], np.float32), np.zeros(np.shape(flows[0])[:2], np.uint8)
-        settings = {k: v for k, v in self.selection.items() if k != "method"}
-        if self.selection["method"] == "learned":
-            from flowcli.postprocess.selection import Selector, select_candidates
+        if self._selector is not None:
+            from flowcli.postprocess.selection import select_candidates
 
-            selector = Selector.from_dict(self.selection)
-            return select_candidates(img1, img2, flows, [c.selector_kind for c in self.parsed], selector)
+            return select_candidates(img1, img2, flows, [c.selector_kind for c in self.parsed], self._selector)
         from flowcli.postprocess import fuse_candidates
 
-        return fuse_candidates(img1, img2, list(flows), **settings)
+        return fuse_candidates(img1, img2, list(flows), **{k: v for k, v in self.selection.items() if k != "method"})
 
     def finish(self, img1: np.ndarray, img2: np.ndarray, network: Sequence[np.ndarray]) -> np.ndarray:
         """The CPU part for one pair: the classical candidates, the selection and the refinement; returns an HxWx2
