@@ -200,5 +200,5 @@ def set_cpu_threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-__all__ = ["BenchResult", "adapted_size", "bench_estimator", "bench_plain", "bench_recipe", "peak_rss_mb", "set_cpu_threads",
-           "speedups", "variant_estimator"]
+__all__ = ["BenchResult", "adapted_size", "bench_estimator", "bench_plain", "bench_recipe", "peak_rss_mb",
+           "set_cpu_threads", "speedups", "variant_estimator"]

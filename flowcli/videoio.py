@@ -324,7 +324,8 @@ class VideoWriter(ClosesOnExit):
                 _ffmpeg_path(self._tmp)]
 
     def _start(self, w: int, h: int) -> None:
-        # its own session: Ctrl-C on a terminal reaches this process, which then stops ffmpeg and removes the file
+        # a process group of its own: Ctrl-C on a terminal reaches this process only, which stops ffmpeg and removes
+        # the file
         kw: dict[str, Any] = ({"creationflags": 0x00000200} if sys.platform.startswith("win")
                               else {"start_new_session": True})
         try:
