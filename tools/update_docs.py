@@ -1,10 +1,11 @@
-"""Rewrite the generated tables of README.md and weights/MODEL_CARD.md from the bundled weights' measurements.
+"""Rewrite the generated tables of README.md, weights/MODEL_CARD.md and docs/accuracy.md from the bundled weights'
+measurements.
 
-    python tools/update_docs.py          (after `flowcli eval ... --json weights/flowcli-synthetic.{real,val}.json`)
+    python tools/update_docs.py     (after `flowcli eval ... --json weights/flowcli-synthetic.{real,val,large}.json`)
 
 A generated block sits between ``<!-- eval:NAME -->`` and ``<!-- /eval:NAME -->``, NAME a key of the bundled entry's
-metrics (``real``, ``val``, ``large``), or ``NAME:groups`` for the per-group table alone; its text is :func:`flowcli.jobs.evaluation.markdown_from_report` (compact: AEE per group and method) of that JSON
-file, so the
+metrics (``real``, ``val``, ``large``), or ``NAME:groups`` for the per-group table alone; its text is
+:func:`flowcli.jobs.evaluation.markdown_from_report` (compact: AEE per group and method) of that JSON file, so the
 tables are the measurement itself. tests/test_weights.py checks the documents hold exactly that text.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from flowcli.jobs.evaluation import markdown_from_report  # noqa: E402
 from flowcli.weights import bundled_entries  # noqa: E402
 
-DOCUMENTS = (ROOT / "README.md", ROOT / "weights" / "MODEL_CARD.md")
+DOCUMENTS = (ROOT / "README.md", ROOT / "weights" / "MODEL_CARD.md", ROOT / "docs" / "accuracy.md")
 
 
 def block_text(block: str, reports: dict) -> str:
