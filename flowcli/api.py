@@ -13,10 +13,12 @@ weights. ``scale`` multiplies every scale of the recipe (default 1).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
 import warnings
+from dataclasses import replace
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -122,8 +124,9 @@ class Estimator:
     :class:`~flowcli.weights.Checkpoint`, or None for the bundled weights (``model=`` instead runs an in-memory
     network with the plain recipe). ``recipe``: ``None``/``"default"`` (the weights' own: the plain network for a
     public checkpoint), ``"plain"``, a dict or a :class:`~flowcli.recipe.Recipe`; ``recipe_overrides`` (``scales=``,
-    ``refine=``) change it (:meth:`~flowcli.recipe.Recipe.with_overrides`). ``scale`` (default 1) multiplies
-    every input scale of the recipe, in [0.25, 4]; flows always come back in the input's pixels.
+    ``refine=``) change it (:meth:`~flowcli.recipe.Recipe.with_overrides`); a candidate ``net@S:NAME`` runs the
+    network with the checkpoint's weight set ``NAME`` (a second network, built here once). ``scale`` (default 1)
+    multiplies every input scale of the recipe, in [0.25, 4]; flows always come back in the input's pixels.
 
     ``precision`` is ``"fp32"`` (the original network's numbers), or ``"fp16"``/``"bf16"`` autocast on CUDA; on CPU
     only ``bf16``, which is faster than fp32 on CPUs with AVX512-BF16 or AMX and far slower on others, at a small cost
@@ -154,11 +157,18 @@ class Estimator:
             **(recipe_overrides or {})).scaled(self.scale).check_available()
         # None: the recipe decides (bf16 where the weights' recipe allows it and the device computes it natively)
         self.precision = precision or ("bf16" if self.recipe.bf16 and native_bf16(self.device) else "fp32")
-        self.model = model.to(self.device).eval()
         self.channels_last = channels_last
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(self.model) if compile else self.model
+        self.model = self._place(model)
+        # the network with each extra weight set the recipe names (``net@S:NAME``), built once
+        self.models = {"": self.model}
+        for name in self.recipe.weight_sets:
+            try:
+                state = self.checkpoint.weight_set(name)
+            except KeyError as exc:
+                spec = next(c.spec for c in self.recipe.parsed if c.weights == name)
+                raise ValueError(f"recipe candidate {spec}: {exc.args[0]}") from None
+            self.models[name] = self._place(liteflownet(weights=replace(self.checkpoint, state_dict=state)))
+        self._forwards = {name: torch.compile(m) if compile else m for name, m in self.models.items()}
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
         self._graphs: Optional[dict] = {} if cuda_graphs else None
@@ -169,6 +179,10 @@ class Estimator:
         self.finest_level = int(meta.get("finest_level") or 2)
         self.skip_finest_r = bool(meta.get("skip_finest_r", False))
 
+    def _place(self, model: LiteFlowNet) -> LiteFlowNet:
+        model = model.to(self.device).eval()
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
     def _autocast(self, precision: str, *, cache: bool = True):
         if precision == "fp32":
             return contextlib.nullcontext()
@@ -177,10 +191,13 @@ class Estimator:
         return torch.autocast(device_type=self.device.type, dtype=dtype, cache_enabled=cache)
 
     @torch.inference_mode()
-    def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor, scale: Optional[float] = None) -> torch.Tensor:
-        """The network alone at one input ``scale`` (default: the recipe's first): NxHxWx3 uint8 RGB tensors (any
-        device) -> Nx2xHxW float32 flow in the input's pixels, on the estimator's device."""
-        scale = self.recipe.scales[0] if scale is None else scale
+    def flow_tensor(self, rgb1: torch.Tensor, rgb2: torch.Tensor, scale: Optional[float] = None,
+                    weights: str = "") -> torch.Tensor:
+        """The network alone at one input ``scale`` (default: the recipe's first), with the main weights or the
+        recipe's weight set ``weights``: NxHxWx3 uint8 RGB tensors (any device) -> Nx2xHxW float32 flow in the input's
+        pixels, on the estimator's device."""
+        scale = (self.recipe.scales or (1.0,))[0] if scale is None else scale
+        run = functools.partial(self._run, weights=weights)
         h, w = rgb1.shape[1:3]
         if self.device.type == "cuda" and rgb1.device.type == "cpu":
             # page-locked host memory lets the copy run asynchronously, overlapping the previous batch's compute
@@ -189,7 +206,7 @@ class Estimator:
         x2 = preprocess(rgb2.to(self.device, non_blocking=True), scale)
         net_size = tuple(x1.shape[2:])
         try:
-            return postprocess(self._run(x1, x2), h, w, net_size=net_size)
+            return postprocess(run(x1, x2), h, w, net_size=net_size)
         except torch.cuda.OutOfMemoryError:
             if not self.retry_oom:
                 raise
@@ -197,34 +214,34 @@ class Estimator:
         if self.precision == "fp32":
             self._fallback(f"CUDA out of memory at {w}x{h}; retrying in fp16")
             try:
-                return postprocess(self._run(x1, x2, precision="fp16"), h, w, net_size=net_size)
+                return postprocess(run(x1, x2, precision="fp16"), h, w, net_size=net_size)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
         self._fallback(f"CUDA out of memory at {w}x{h}; estimating at half resolution and upsampling the flow")
         small = [resize_to_multiple(F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False))
                  for x in (x1, x2)]
-        return postprocess(self._run(*small, precision="fp16"), h, w, net_size=tuple(small[0].shape[2:]))
+        return postprocess(run(*small, precision="fp16"), h, w, net_size=tuple(small[0].shape[2:]))
 
-    def _run(self, x1: torch.Tensor, x2: torch.Tensor, precision: Optional[str] = None) -> torch.Tensor:
+    def _run(self, x1: torch.Tensor, x2: torch.Tensor, precision: Optional[str] = None, weights: str = "") -> torch.Tensor:
         if self.channels_last:
             x1 = x1.contiguous(memory_format=torch.channels_last)
             x2 = x2.contiguous(memory_format=torch.channels_last)
         precision = precision or self.precision
         if self._graphs is not None:
-            return self._replay(x1, x2, precision)
+            return self._replay(x1, x2, precision, weights)
         with self._autocast(precision):
-            return self._forward(x1, x2, finest_level=self.finest_level, skip_finest_r=self.skip_finest_r)
+            return self._forwards[weights](x1, x2, finest_level=self.finest_level, skip_finest_r=self.skip_finest_r)
 
-    def _replay(self, x1: torch.Tensor, x2: torch.Tensor, precision: str) -> torch.Tensor:
-        """The forward pass through a CUDA graph recorded for this shape, layout and precision."""
-        key = (tuple(x1.shape), x1.dtype, self.channels_last, precision)
+    def _replay(self, x1: torch.Tensor, x2: torch.Tensor, precision: str, weights: str = "") -> torch.Tensor:
+        """The forward pass through a CUDA graph recorded for this shape, layout, precision and weight set."""
+        key = (tuple(x1.shape), x1.dtype, self.channels_last, precision, weights)
         entry = self._graphs.get(key)
         if entry is None:
             static1, static2 = x1.clone(), x2.clone()
 
             def forward() -> torch.Tensor:
                 with self._autocast(precision, cache=False):
-                    return self._forward(static1, static2, finest_level=self.finest_level,
+                    return self._forwards[weights](static1, static2, finest_level=self.finest_level,
                                          skip_finest_r=self.skip_finest_r)
 
             # warm up on a side stream (cuDNN picks its algorithms, the allocator settles), then record
@@ -252,17 +269,17 @@ class Estimator:
         flow per network candidate of the recipe (``net@S``, ``cascade@B/R``; in the input's pixels), in order."""
         t1 = torch.from_numpy(np.stack(imgs1))
         t2 = torch.from_numpy(np.stack(imgs2))
-        passes: dict[float, torch.Tensor] = {}
+        passes: dict[tuple[float, str], torch.Tensor] = {}
 
-        def net(scale: float) -> torch.Tensor:
-            if scale not in passes:  # a cascade's base pass is often a candidate of its own
-                passes[scale] = self.flow_tensor(t1, t2, scale)
-            return passes[scale]
+        def net(scale: float, weights: str = "") -> torch.Tensor:
+            if (scale, weights) not in passes:  # a cascade's base pass is often a candidate of its own
+                passes[scale, weights] = self.flow_tensor(t1, t2, scale, weights)
+            return passes[scale, weights]
 
         flows = []
         for c in self.recipe.network_candidates:
             if c.kind == "net":
-                flows.append(net(c.scale))
+                flows.append(net(c.scale, c.weights))
             else:
                 base = net(c.base)
                 residual = self.flow_tensor(t1, warp_back(t2.to(self.device), base), c.scale)
@@ -274,7 +291,9 @@ class Estimator:
         """Same-size HxWx3 uint8 RGB pairs -> their HxWx2 float32 flows, the whole recipe: the one path between numpy
         and the network that every job uses (batch jobs may call :meth:`candidates` and ``recipe.finish`` apart, to
         run the CPU part in worker threads)."""
-        return [self.recipe.finish(a, b, c) for a, b, c in zip(imgs1, imgs2, self.candidates(imgs1, imgs2))]
+        prepared = [self.recipe.prepare(a, b) for a, b in zip(imgs1, imgs2)]
+        network = self.candidates(imgs1, [b for b, _ in prepared])
+        return [self.recipe.finish(a, b, c, offset) for a, (b, offset), c in zip(imgs1, prepared, network)]
 
     def estimate(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         """One pair of images (HxWx3 uint8 RGB, or gray/RGBA/16-bit/float by :mod:`flowcli.io.image`'s rule) ->

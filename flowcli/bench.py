@@ -109,9 +109,9 @@ def speedups(results: list[dict]) -> list[dict]:
 def bench_recipe(est: Estimator, *, width: int = 1024, height: int = 436, repeats: int = 3, seed: int = 0,
                  plain_seconds: Optional[float] = None) -> dict:
     """Seconds per stage of ``est``'s recipe for one pair of ``width`` x ``height`` (median of ``repeats``, in the
-    estimator's precision): each network candidate, each classical one, the selection and the refinement, their
-    total and, given the plain network's time (``plain_seconds``), the total as a multiple of it. Smooth random
-    textures stand in for frames (the stages' cost does not depend on the content)."""
+    estimator's precision): the pan search where the recipe aligns, each network candidate, each classical one, the
+    selection and the refinement, their total and, given the plain network's time (``plain_seconds``), the total as
+    a multiple of it. Smooth random textures stand in for frames (the stages' cost does not depend on the content)."""
     import cv2
 
     from .api import compose_flows, warp_back
@@ -136,14 +136,17 @@ def bench_recipe(est: Estimator, *, width: int = 1024, height: int = 436, repeat
         return np.ascontiguousarray(flow[0].permute(1, 2, 0).float().cpu().numpy())
 
     stages, passes, network = {}, {}, []
+    if recipe.align is not None:  # the pair moves 6 px: the pan search runs, nothing is taken out
+        stages["alignment"], _ = median(lambda: recipe.prepare(img1, img2))
     for c in recipe.network_candidates:
-        if c.kind == "net" or c.base not in passes:
-            scale = c.scale if c.kind == "net" else c.base
-            stages[f"net@{scale:g}"], passes[scale] = median(lambda s=scale: est.flow_tensor(t1, t2, s))
+        key = (c.scale, c.weights) if c.kind == "net" else (c.base, "")
+        if key not in passes:
+            spec = f"net@{key[0]:g}" + (f":{key[1]}" if key[1] else "")
+            stages[spec], passes[key] = median(lambda k=key: est.flow_tensor(t1, t2, *k))
         if c.kind == "net":
-            network.append(as_array(passes[c.scale]))
+            network.append(as_array(passes[key]))
             continue
-        base_flow = passes[c.base]
+        base_flow = passes[key]
         stages[c.spec], flow = median(lambda: compose_flows(base_flow, est.flow_tensor(
             t1, warp_back(t2.to(est.device), base_flow), c.scale)))
         network.append(as_array(flow))

@@ -7,7 +7,9 @@ sub-pixel precision that real footage needs (FlowNet's "+v" variants refine the 
 Candidates (:data:`CANDIDATE_KINDS`), written as short specs:
 
 * ``net@S``: the network on the frames resized by ``S`` (``net@1`` is the original network; ``net@0.25`` reaches
-  four times larger motions at a sixteenth of the cost, coarsely);
+  four times larger motions at a sixteenth of the cost, coarsely); ``net@S:NAME`` runs it with the weight set
+  ``NAME`` that the checkpoint carries beside its main weights (:attr:`flowcli.weights.Checkpoint.weight_sets`, e.g.
+  weights trained for large motions, used for a coarse candidate only);
 * ``cascade@B`` (or ``cascade@B/R``): the network run again, at scale ``R`` (default 1), on frame 1 and frame 2
   warped back by the ``net@B`` flow; its residual composed with that flow (FlowNet2's stacking, without training):
   the large motions of the coarse pass with the detail of the fine one;
@@ -32,12 +34,13 @@ numpy and OpenCV only: the network's part is :class:`flowcli.api.Estimator`'s; :
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["CANDIDATE_KINDS", "PLAIN", "PRESETS", "Recipe", "SCALE_RANGE", "bounded", "check_scales",
+__all__ = ["CANDIDATE_KINDS", "PLAIN", "PRESETS", "Recipe", "SCALE_RANGE", "WEIGHT_SET_NAME", "bounded", "check_scales",
            "parse_candidate", "resolve_recipe"]
 
 #: Range of a single network input scale (a factor on the image size before the rounding to multiples of 32).
@@ -47,6 +50,8 @@ CANDIDATE_KINDS = ("net", "cascade", "dis", "dis-fine", "deepflow")
 #: The recipe names the command line and :func:`resolve_recipe` know.
 PRESETS = ("fast", "default", "quality", "plain")
 MAX_CANDIDATES = 8
+#: How a checkpoint's extra weight set is named (``net@0.5:large``).
+WEIGHT_SET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 # Bounds on untrusted metadata: nesting depth and the number of values walked (a learned selector holds ~500).
 MAX_DEPTH = 6
 MAX_VALUES = 20_000
@@ -56,6 +61,7 @@ _REFINE_BOUNDS = {"alpha": (0.0, 1e4, False), "delta": (0.0, 1e4, False), "gamma
                   "epsilon": (1e-9, 1.0, False), "sor_iterations": (1, 100, True),
                   "fixed_point_iterations": (1, 200, True), "omega": (1e-3, 1.999, False), "octaves": (1, 8, True)}
 _CENSUS_BOUNDS = {"window": (3, 15, True), "stride": (1, 4, True), "aggregate": (0, 63, True), "vote": (0, 63, True)}
+_ALIGN_BOUNDS = {"min_shift": (0.0, 1e4, False), "min_gain": (-1.0, 1.0, False), "width": (32, 4096, True)}
 
 
 def check_scales(values: Sequence[Any], what: str = "recipe scales") -> tuple[float, ...]:
@@ -78,16 +84,18 @@ def check_scales(values: Sequence[Any], what: str = "recipe scales") -> tuple[fl
 @dataclass(frozen=True)
 class Candidate:
     """A parsed candidate spec: ``kind`` and, for the network kinds, ``scale`` (net) or ``base``/``scale``
-    (cascade: the base pass's scale, the residual pass's scale)."""
+    (cascade: the base pass's scale, the residual pass's scale); ``weights``: the checkpoint's weight set a ``net``
+    candidate runs with ("" for the main weights)."""
 
     kind: str
     scale: float = 1.0
     base: float = 0.25
+    weights: str = ""
 
     @property
     def spec(self) -> str:
         if self.kind == "net":
-            return f"net@{self.scale:g}"
+            return f"net@{self.scale:g}" + (f":{self.weights}" if self.weights else "")
         if self.kind == "cascade":
             return f"cascade@{self.base:g}" + ("" if self.scale == 1 else f"/{self.scale:g}")
         return self.kind
@@ -108,22 +116,25 @@ class Candidate:
 
 
 def parse_candidate(spec: Any) -> Candidate:
-    """``"net@0.25"``, ``"cascade@0.25"``, ``"cascade@0.25/0.5"``, ``"dis"``, ``"dis-fine"``, ``"deepflow"`` ->
-    :class:`Candidate`;
-    ValueError saying what was expected."""
+    """``"net@0.25"``, ``"net@0.5:large"``, ``"cascade@0.25"``, ``"cascade@0.25/0.5"``, ``"dis"``, ``"dis-fine"``,
+    ``"deepflow"`` -> :class:`Candidate`; ValueError saying what was expected."""
     if not isinstance(spec, str) or len(spec) > 40:
         raise ValueError(f"a recipe candidate must be a short string such as 'net@1', got {spec!r}")
     kind, _, arg = spec.strip().partition("@")
     if kind in ("dis", "dis-fine", "deepflow") and not arg:
         return Candidate(kind)
     if kind == "net" and arg:
-        return Candidate("net", check_scales([arg], f"candidate {spec!r}: scale")[0])
+        arg, colon, weights = arg.partition(":")
+        if colon and not WEIGHT_SET_NAME.match(weights):
+            raise ValueError(f"candidate {spec!r}: a weight set is named by lower-case letters, digits, '-' or '_' "
+                             f"(at most 24), got {weights!r}")
+        return Candidate("net", check_scales([arg], f"candidate {spec!r}: scale")[0], weights=weights)
     if kind == "cascade" and arg:
         base, _, residual = arg.partition("/")
         return Candidate("cascade", check_scales([residual or 1], f"candidate {spec!r}: residual scale")[0],
                          check_scales([base], f"candidate {spec!r}: base scale")[0])
-    raise ValueError(f"unknown recipe candidate {spec!r}; expected net@S, cascade@B, cascade@B/R, dis, dis-fine or "
-                     "deepflow")
+    raise ValueError(f"unknown recipe candidate {spec!r}; expected net@S, net@S:WEIGHTS, cascade@B, cascade@B/R, dis, "
+                     "dis-fine or deepflow")
 
 
 def bounded(value: Any, *, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES, what: str = "recipe") -> None:
@@ -192,7 +203,9 @@ class Recipe:
     """``candidates``: candidate specs (see the module docstring), the first preferred where a selection ties;
     ``selection``: how one is chosen per pixel (``{"method": "census", ...}`` or ``{"method": "learned", ...}``; used
     where there are several); ``refine``: keyword arguments of :func:`~flowcli.postprocess.variational_refine`, or None
-    for no refinement; ``bf16``: run the network under bfloat16 autocast where the device computes it natively (the
+    for no refinement; ``align``: keyword arguments of :func:`~flowcli.postprocess.align.global_offset`, or None: where
+    set, a long dominant translation (a camera pan) is taken out of the pair first (:meth:`prepare`) and added back to
+    the flow (:meth:`finish`), so that every candidate estimates only what moves against it; ``bf16``: run the network under bfloat16 autocast where the device computes it natively (the
     measured accuracy of the weights allows it), unless the caller asks for a precision. ``name`` is for display.
 
     Every setting is checked here, with bounds: a recipe that names an unknown candidate or impossible settings is
@@ -203,6 +216,7 @@ class Recipe:
     refine: Optional[Mapping[str, Any]] = None
     bf16: bool = False
     name: str = "custom"
+    align: Optional[Mapping[str, Any]] = None
     # the learned selection's scorer, made once from ``selection`` when the recipe is checked (not once per pair)
     _selector: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -221,6 +235,8 @@ class Recipe:
         object.__setattr__(self, "_selector", selector)
         if self.refine is not None:
             object.__setattr__(self, "refine", _check_settings(self.refine, _REFINE_BOUNDS, "refinement"))
+        if self.align is not None:
+            object.__setattr__(self, "align", _check_settings(self.align, _ALIGN_BOUNDS, "alignment"))
         if not isinstance(self.bf16, bool):
             raise ValueError(f"recipe bf16 must be true or false, got {self.bf16!r}")
         if not isinstance(self.name, str) or len(self.name) > 64:
@@ -237,8 +253,13 @@ class Recipe:
 
     @property
     def scales(self) -> tuple[float, ...]:
-        """The scales of the ``net@S`` candidates, in recipe order (empty where there is none)."""
-        return tuple(c.scale for c in self.parsed if c.kind == "net")
+        """The scales of the ``net@S`` candidates with the main weights, in recipe order (empty where there is none)."""
+        return tuple(c.scale for c in self.parsed if c.kind == "net" and not c.weights)
+
+    @property
+    def weight_sets(self) -> tuple[str, ...]:
+        """The checkpoint's extra weight sets the candidates name (``net@S:NAME``), in recipe order, each once."""
+        return tuple(dict.fromkeys(c.weights for c in self.parsed if c.weights))
 
     @property
     def is_plain(self) -> bool:
@@ -254,14 +275,15 @@ class Recipe:
 
     def with_overrides(self, *, scales: Optional[Sequence[float]] = None, refine: Optional[bool] = None,
                        candidates: Optional[Sequence[str]] = None) -> "Recipe":
-        """This recipe with other ``candidates``, or other ``scales`` for its ``net@S`` candidates (the others kept),
+        """This recipe with other ``candidates``, or other ``scales`` for its ``net@S`` candidates with the main weights
+        (the others kept),
         and/or refinement switched on (the recipe's own settings, or the refinement's defaults) or off."""
         out = self
         if candidates is not None:
             out = replace(out, candidates=tuple(candidates), name="custom")
         if scales is not None:
             nets = [f"net@{s:g}" for s in check_scales(scales, "--scales")]
-            rest = [c.spec for c in out.parsed if c.kind != "net"]
+            rest = [c.spec for c in out.parsed if c.kind != "net" or c.weights]
             out = replace(out, candidates=tuple(nets + rest), name="custom")
         if refine is not None and refine != (out.refine is not None):
             out = replace(out, refine=(self.refine or {}) if refine else None, name="custom")
@@ -304,21 +326,37 @@ class Recipe:
 
         return fuse_candidates(img1, img2, list(flows), **{k: v for k, v in self.selection.items() if k != "method"})
 
-    def finish(self, img1: np.ndarray, img2: np.ndarray, network: Sequence[np.ndarray]) -> np.ndarray:
+    def prepare(self, img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """``(frame 2 as the candidates see it, offset)``: with ``align`` set and a long dominant translation found,
+        frame 2 shifted back by it (whole pixels) and that translation ``(dx, dy)``; else frame 2 and ``(0, 0)``."""
+        if self.align is None:
+            return img2, (0, 0)
+        from flowcli.postprocess.align import global_offset, shift_back
+
+        dx, dy = global_offset(img1, img2, **self.align)
+        return shift_back(img2, dx, dy), (dx, dy)
+
+    def finish(self, img1: np.ndarray, img2: np.ndarray, network: Sequence[np.ndarray],
+               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
         """The CPU part for one pair: the classical candidates, the selection and the refinement; returns an HxWx2
-        float32 flow. ``img1``/``img2`` are the HxWx3 uint8 RGB inputs, ``network`` the network's candidate flows in
-        :attr:`network_candidates` order."""
+        float32 flow. ``img1``/``img2`` are the HxWx3 uint8 RGB inputs (frame 2 as :meth:`prepare` returned it),
+        ``network`` the network's candidate flows in :attr:`network_candidates` order, ``offset`` the translation
+        :meth:`prepare` took out, added back here."""
         flow, _ = self.select(img1, img2, self.all_candidates(img1, img2, network))
         if self.refine is not None:
             from flowcli.postprocess import variational_refine
 
             flow = variational_refine(img1, img2, flow, **self.refine)
-        return np.ascontiguousarray(flow, dtype=np.float32)
+        flow = np.array(flow, dtype=np.float32)
+        flow[..., 0] += offset[0]
+        flow[..., 1] += offset[1]
+        return flow
 
     def to_dict(self) -> dict:
         """Plain values for a checkpoint's metadata (``Recipe.from_dict`` reads it back)."""
-        return {"name": self.name, "candidates": list(self.candidates), "selection": dict(self.selection),
-                "refine": None if self.refine is None else dict(self.refine), "bf16": self.bf16}
+        out = {"name": self.name, "candidates": list(self.candidates), "selection": dict(self.selection),
+               "refine": None if self.refine is None else dict(self.refine), "bf16": self.bf16}
+        return out if self.align is None else {**out, "align": dict(self.align)}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Recipe":
@@ -328,7 +366,7 @@ class Recipe:
             raise ValueError(f"a recipe must be a mapping of settings, got {type(d).__name__}")
         bounded(d)
         unknown = sorted(str(k) for k in set(d) - {"name", "scales", "fusion", "candidates", "selection", "refine",
-                                                    "bf16"})
+                                                    "bf16", "align"})
         if unknown:
             raise ValueError(f"unknown recipe setting(s): {', '.join(unknown)}")
         candidates = d.get("candidates")
@@ -347,11 +385,13 @@ class Recipe:
             selection = {"method": "census", **fusion}
         return cls(candidates=tuple(candidates) if isinstance(candidates, (list, tuple)) else candidates,
                    selection=selection, refine=d.get("refine"), bf16=d.get("bf16", False),
-                   name=str(d.get("name", "custom"))[:64])
+                   name=str(d.get("name", "custom"))[:64], align=d.get("align"))
 
     def describe(self) -> str:
         """One line: ``default: net@1, net@0.25, dis; learned selection; variational refinement; bf16 where native``."""
         parts = [", ".join(self.candidates)]
+        if self.align is not None:
+            parts.insert(0, f"pans over {self.align.get('min_shift', 24):g} px taken out first")
         if len(self.candidates) > 1:
             method = self.selection["method"]
             parts.append(f"{method} selection" + ("" if method == "learned" else _kwargs(

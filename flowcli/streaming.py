@@ -39,11 +39,11 @@ class _Inline:
         pass
 
 
-def _finish_all(recipe, imgs1, imgs2, candidates) -> list:
+def _finish_all(recipe, imgs1, prepared, candidates) -> list:
     out = []
-    for a, b, c in zip(imgs1, imgs2, candidates):
+    for a, (b, offset), c in zip(imgs1, prepared, candidates):
         try:
-            out.append(recipe.finish(a, b, c))
+            out.append(recipe.finish(a, b, c, offset))
         except (ValueError, RuntimeError) as exc:  # this pair fails, the others go on
             out.append(exc)
     return out
@@ -66,13 +66,14 @@ def infer_batches(estimator, batches: Iterable[tuple[Sequence[Any], Sequence[np.
     try:
         for items, imgs1, imgs2 in batches:
             try:
-                candidates = estimator.candidates(imgs1, imgs2)
+                prepared = [estimator.recipe.prepare(a, b) for a, b in zip(imgs1, imgs2)]
+                candidates = estimator.candidates(imgs1, [b for b, _ in prepared])
             except (RuntimeError, ValueError) as exc:  # e.g. out of memory: these pairs fail, the job goes on
                 done: Future = Future()
                 done.set_result([exc] * len(items))
                 pending.append((items, done))
             else:
-                pending.append((items, pool.submit(_finish_all, estimator.recipe, imgs1, imgs2, candidates)))
+                pending.append((items, pool.submit(_finish_all, estimator.recipe, imgs1, prepared, candidates)))
             while len(pending) > (1 if overlap else 0):
                 yield from _drain(pending.popleft())
         while pending:

@@ -10,7 +10,10 @@ Two kinds of checkpoint load into :class:`flowcli.model.LiteFlowNet`:
   a bare state dict whose keys are spelled ``moduleFeatures.moduleOne.0.weight`` (older port) or
   ``netFeatures.netOne.0.weight`` (newer port); 212 tensors, 5,381,969 numbers;
 * the project's own format: ``{"format": "flowcli", "version": 1, "state_dict": {...}, "meta": {...}}`` where
-  ``meta`` carries the name, training data, steps, preprocessing and measured metrics. Tensors may be fp16.
+  ``meta`` carries the name, training data, steps, preprocessing and measured metrics. Tensors may be fp16. It may
+  also carry ``"weight_sets": {NAME: {...}}``: other weights for the same network, each stored as the tensors that
+  differ from ``state_dict`` (e.g. coarse levels trained for large motions), which a recipe candidate names as
+  ``net@S:NAME``; one file, one download.
 
 Everything is read with ``torch.load(..., weights_only=True)``: a checkpoint is data, and one that needs code to
 unpickle is refused.
@@ -31,11 +34,13 @@ from .errors import CheckpointError, MissingWeightsError
 from .io.atomic import atomic_path
 from .model import LiteFlowNet
 from .model.levels import MEAN_IMAGE1, MEAN_IMAGE2
-from .recipe import PLAIN, Recipe
+from .recipe import PLAIN, WEIGHT_SET_NAME, Recipe
 from .resources import data_dir
 
 FORMAT = "flowcli"
 FORMAT_VERSION = 1
+#: At most this many extra weight sets in one file.
+MAX_WEIGHT_SETS = 4
 
 #: Preprocessing of the original network (spec §1): what a public checkpoint expects.
 ORIGINAL_PREPROCESSING = {
@@ -120,6 +125,17 @@ class Checkpoint:
     kind: str = "flowcli"  # or "public"
     path: Optional[Path] = None
     entry: Optional["Weights"] = None
+    #: other weights for the network, by name: each the tensors that differ from ``state_dict`` (internal layout)
+    weight_sets: dict = field(default_factory=dict)
+
+    def weight_set(self, name: str) -> dict:
+        """The whole state dict of weight set ``name`` (``""``: the main weights); KeyError naming what there is."""
+        if not name:
+            return self.state_dict
+        if name not in self.weight_sets:
+            have = ", ".join(sorted(self.weight_sets)) or "none"
+            raise KeyError(f"{self.name} carries no weight set {name!r} (it carries: {have})")
+        return {**self.state_dict, **self.weight_sets[name]}
 
     @property
     def name(self) -> str:
@@ -151,17 +167,25 @@ class Checkpoint:
 
 # Metadata a flowcli checkpoint may carry that the loader reads, with its checks; the rest is description (name,
 # training data, metrics) and only has to be plain, bounded data.
-def _check_meta(meta: Mapping[str, Any]) -> None:
+def _check_recipe(d: Any, what: str, weight_sets: Mapping[str, Any]) -> None:
+    try:
+        recipe = Recipe.from_dict(d)
+    except ValueError as exc:
+        raise ValueError(f"its {what}: {exc}") from None
+    missing = [name for name in recipe.weight_sets if name not in weight_sets]
+    if missing:
+        raise ValueError(f"its {what} names the weight set {missing[0]!r}, which the file does not carry")
+
+
+def _check_meta(meta: Mapping[str, Any], weight_sets: Mapping[str, Any] = {}) -> None:  # noqa: B006 - read only
     """Raise ValueError for metadata that is not plain bounded data, or whose recipe, presets, levels or
-    preprocessing are unusable: all found when the weights are loaded, before any network runs."""
+    preprocessing are unusable (or name a weight set not in ``weight_sets``): all found when the weights are loaded,
+    before any network runs."""
     from .recipe import PRESETS, bounded
 
     bounded(meta, max_values=200_000, what="metadata")
     if meta.get("recipe") is not None:
-        try:
-            Recipe.from_dict(meta["recipe"])
-        except ValueError as exc:
-            raise ValueError(f"its recipe: {exc}") from None
+        _check_recipe(meta["recipe"], "recipe", weight_sets)
     presets = meta.get("recipes")
     if presets is not None:
         if not isinstance(presets, Mapping):
@@ -169,10 +193,7 @@ def _check_meta(meta: Mapping[str, Any]) -> None:
         for key, value in presets.items():
             if key not in PRESETS or key in ("default", "plain"):
                 raise ValueError(f"its recipes may be named fast or quality, got {key!r}")
-            try:
-                Recipe.from_dict(value)
-            except ValueError as exc:
-                raise ValueError(f"its {key} recipe: {exc}") from None
+            _check_recipe(value, f"{key} recipe", weight_sets)
     level = meta.get("finest_level")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 2 <= level <= 6):
         raise ValueError(f"its finest_level must be an integer 2..6, got {level!r}")
@@ -196,26 +217,58 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     obj = _read(path)
     if not isinstance(obj, Mapping):
         raise CheckpointError(path, f"expected a state dict or a flowcli checkpoint, got {type(obj).__name__}")
+    sets: Any = {}
     if obj.get("format") == FORMAT:
         sd, meta, kind = obj.get("state_dict"), obj.get("meta") or {}, "flowcli"
+        sets = obj.get("weight_sets") or {}
         if not isinstance(sd, Mapping):
             raise CheckpointError(path, "flowcli checkpoint without a state_dict")
         if not isinstance(meta, Mapping):
             raise CheckpointError(path, f"its metadata must be a mapping, got {type(meta).__name__}")
+        if not isinstance(sets, Mapping):
+            raise CheckpointError(path, f"its weight_sets must be a mapping of named weights, got {type(sets).__name__}")
         try:
-            _check_meta(meta)
+            _check_meta(meta, sets)
         except ValueError as exc:
             raise CheckpointError(path, str(exc)) from None
         meta = dict(meta)
     else:
         sd = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), Mapping) else obj
         meta, kind = {"name": path.stem, "source": "public LiteFlowNet checkpoint"}, "public"
-    sd = _strip_wrappers(sd)
+    state = _tensors(path, _strip_wrappers(sd), "entries")
+    return Checkpoint(state_dict=state, meta=meta, kind=kind, path=path, entry=find_entry(path, kind),
+                      weight_sets=_weight_sets(path, sets, state))
+
+
+def _tensors(path: Path, sd: Mapping[str, Any], what: str) -> dict:
+    """The internal-layout float32 state dict of ``sd``; CheckpointError where an entry is not a tensor."""
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise CheckpointError(path, f"entries that are not tensors: {', '.join(map(str, bad[:3]))}")
-    state = {public_to_internal(k): v.float() for k, v in sd.items()}
-    return Checkpoint(state_dict=state, meta=meta, kind=kind, path=path, entry=find_entry(path, kind))
+        raise CheckpointError(path, f"{what} that are not tensors: {', '.join(map(str, bad[:3]))}")
+    return {public_to_internal(str(k)): v.float() for k, v in sd.items()}
+
+
+def _weight_sets(path: Path, sets: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> dict:
+    """Check a file's extra weight sets against its main weights: valid names, at most :data:`MAX_WEIGHT_SETS`,
+    each a non-empty mapping of tensors that the main weights hold with the same shapes."""
+    if len(sets) > MAX_WEIGHT_SETS:
+        raise CheckpointError(path, f"at most {MAX_WEIGHT_SETS} weight sets, got {len(sets)}")
+    out = {}
+    for name, sd in sets.items():
+        if not isinstance(name, str) or not WEIGHT_SET_NAME.match(name):
+            raise CheckpointError(path, f"weight set name {name!r}: lower-case letters, digits, '-' or '_' expected")
+        if not isinstance(sd, Mapping) or not sd:
+            raise CheckpointError(path, f"weight set {name!r} must be a non-empty mapping of tensors")
+        tensors = _tensors(path, sd, f"weight set {name!r} holds entries")
+        unknown = [k for k in tensors if k not in state]
+        shapes = [f"{k} {tuple(v.shape)} (expected {tuple(state[k].shape)})" for k, v in tensors.items()
+                  if k in state and v.shape != state[k].shape]
+        if unknown or shapes:
+            problem = f"tensors the network lacks: {', '.join(unknown[:3])}" if unknown else \
+                f"misshaped tensors: {', '.join(shapes[:3])}"
+            raise CheckpointError(path, f"weight set {name!r} holds {problem}")
+        out[name] = tensors
+    return out
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, *, source: str = "checkpoint") -> None:
@@ -245,15 +298,34 @@ def load_into(model: LiteFlowNet, ckpt: Checkpoint) -> LiteFlowNet:
 
 # ---- writing ---------------------------------------------------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any], *,
-                    half: bool = False) -> Path:
-    """Write a flowcli checkpoint atomically. ``meta`` must hold only plain values (str, numbers, lists, dicts)."""
+                    half: bool = False, weight_sets: Optional[Mapping[str, Mapping[str, torch.Tensor]]] = None) -> Path:
+    """Write a flowcli checkpoint atomically. ``meta`` must hold only plain values (str, numbers, lists, dicts);
+    ``weight_sets``: other weights by name, each only the tensors that differ from ``state_dict``."""
     path = Path(path)
-    sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
-          for k, v in state_dict.items()}
+
+    def plain(sd: Mapping[str, torch.Tensor]) -> dict:
+        return {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
+                for k, v in sd.items()}
+
     meta = {"preprocessing": dict(ORIGINAL_PREPROCESSING), **dict(meta)}
+    obj = {"format": FORMAT, "version": FORMAT_VERSION, "state_dict": plain(state_dict), "meta": meta}
+    if weight_sets:
+        obj["weight_sets"] = {name: plain(sd) for name, sd in weight_sets.items()}
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "version": FORMAT_VERSION, "state_dict": sd, "meta": meta}, tmp)
+        torch.save(obj, tmp)
     return path
+
+
+def weight_set_delta(main: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor], *,
+                     half: bool = False) -> dict:
+    """The tensors of ``other`` that differ from ``main`` (as stored: compared in fp16 when ``half``), for
+    :func:`save_checkpoint`'s ``weight_sets``: a set trained on some levels only costs only those levels."""
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        return v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()
+
+    if set(main) != set(other):
+        raise ValueError("the two state dicts hold different tensors")
+    return {k: v for k, v in other.items() if not torch.equal(stored(v), stored(main[k]))}
 
 
 def convert_public_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *, name: Optional[str] = None,

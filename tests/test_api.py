@@ -144,7 +144,7 @@ def test_out_of_memory_falls_back_to_fp16_then_half_resolution(model, monkeypatc
     calls = []
     real_run = est._run
 
-    def fake_run(x1, x2, precision=None):
+    def fake_run(x1, x2, precision=None, weights=""):
         calls.append((precision or est.precision, tuple(x1.shape[2:])))
         if x1.shape[2] >= 64:  # anything at full size runs out of memory, in any precision
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -207,3 +207,50 @@ def test_cascade_candidate_follows_a_motion_the_full_scale_pass_misses():
            for name, f in (("net@1", net1), ("net@0.25", net4), ("cascade", cascade))}
     assert err["cascade"] < 1.0 < 5.0 < err["net@1"], err
     assert err["cascade"] < err["net@0.25"], err
+
+
+def test_a_weight_set_candidate_runs_the_network_with_those_weights(tmp_path):
+    """``net@S:NAME`` is the network with the checkpoint's weight set NAME: the same flow as an estimator loaded with
+    those whole weights, and not the main weights' flow; a recipe naming a set the weights lack is refused up front."""
+    from flowcli.weights import save_checkpoint, weight_set_delta
+
+    torch.manual_seed(0)
+    main = LiteFlowNet().state_dict()
+    torch.manual_seed(1)
+    other = {k: (v if k.startswith("matching.4.") else main[k]) for k, v in LiteFlowNet().state_dict().items()}
+    save_checkpoint(tmp_path / "two.pt", main, {"name": "two"}, weight_sets={"large": weight_set_delta(main, other)})
+    save_checkpoint(tmp_path / "other.pt", other, {"name": "other"})
+    img1 = textured_image(64, 96)
+    img2 = np.roll(img1, 3, axis=1)
+    est = Estimator(tmp_path / "two.pt", device="cpu", precision="fp32",
+                    recipe={"candidates": ["net@1", "net@0.5:large", "net@0.5"]})
+    main1, large, main_half = est.candidates([img1], [img2])[0]
+    alone = Estimator(tmp_path / "other.pt", device="cpu", precision="fp32", recipe={"candidates": ["net@0.5"]})
+    np.testing.assert_allclose(large, alone.candidates([img1], [img2])[0][0], atol=1e-5)
+    assert np.abs(large - main_half).max() > 1e-2
+    with pytest.raises(ValueError, match="net@0.5:small: two carries no weight set 'small' \\(it carries: large\\)"):
+        Estimator(tmp_path / "two.pt", device="cpu", recipe={"candidates": ["net@1", "net@0.5:small"]})
+    with pytest.raises(ValueError, match="carries no weight set 'large' \\(it carries: none\\)"):
+        Estimator(tmp_path / "other.pt", device="cpu", recipe={"candidates": ["net@0.5:large"]})
+
+
+def test_a_recipe_that_aligns_follows_a_pan_far_beyond_the_network_everywhere_it_runs():
+    """A 150 px pan: the bundled network alone loses it; with the pan taken out first the same network follows it, in
+    ``estimate`` and in the batch engine of the folder and video jobs alike."""
+    from flowcli.streaming import infer_batches
+    from tests.postprocess.test_align import pan
+
+    pairs = [pan(-140, 50, 192, 384, seed=s) for s in (3, 4)]
+    inner = (slice(60, -60), slice(150, -150))
+    plain = Estimator(None, device="cpu", recipe={"candidates": ["net@1"]})
+    aligned = Estimator(None, device="cpu", recipe={"candidates": ["net@1"], "align": {}})
+
+    def err(flow):
+        return float(np.hypot(flow[..., 0] + 140, flow[..., 1] - 50)[inner].mean())
+
+    assert err(plain.estimate(*pairs[0])) > 20
+    flows = aligned.estimate_batch(pairs)
+    assert max(err(f) for f in flows) < 0.5
+    streamed = [f for _, f in infer_batches(aligned, [([0, 1], [a for a, _ in pairs], [b for _, b in pairs])])]
+    np.testing.assert_allclose(streamed[0], flows[0], atol=1e-4)
+    np.testing.assert_allclose(streamed[1], flows[1], atol=1e-4)

@@ -35,6 +35,7 @@ def test_the_older_form_reads_as_network_candidates_and_census_selection():
 
 
 @pytest.mark.parametrize("spec, kind, scale, base", [("net@1", "net", 1.0, None), ("net@0.25", "net", 0.25, None),
+                                                     ("net@0.5:large", "net", 0.5, None),
                                                      ("cascade@0.25", "cascade", 1.0, 0.25),
                                                      ("cascade@0.25/0.5", "cascade", 0.5, 0.25),
                                                      ("dis", "dis", None, None), ("deepflow", "deepflow", None, None)])
@@ -51,6 +52,8 @@ def test_candidate_specs_parse_and_print_back(spec, kind, scale, base):
     ((), "1 to 8 candidates"), (("net@1", "net@1"), "must differ"), (("net@8",), r"\[0.0625, 4\]"),
     (("net@x",), "must be numbers"), (("net@nan",), r"\[0.0625, 4\]"), (("farneback",), "unknown recipe candidate"),
     (("cascade@",), "unknown recipe candidate"), (("dis@2",), "unknown recipe candidate"), ((3,), "short string"),
+    (("net@0.5:",), "a weight set is named by"), (("net@0.5:Big",), "got 'Big'"), (("dis:large",), "unknown"),
+    (("cascade@0.25:large",), "must be numbers"), (("net@1:large", "net@1:large"), "must differ"),
     ("net@1", "list of specs"), (tuple(f"net@{1 + i / 10}" for i in range(9)), "1 to 8 candidates")])
 def test_candidates_are_checked(candidates, match):
     with pytest.raises(ValueError, match=match):
@@ -118,6 +121,18 @@ def test_resolve_presets_and_overrides():
     assert Recipe(candidates=("cascade@0.25/0.5",)).scaled(2).candidates == ("cascade@0.5",)
 
 
+def test_candidates_may_name_a_weight_set_of_the_checkpoint():
+    r = Recipe(candidates=("net@1", "net@0.5:large", "net@0.25:large", "dis"))
+    assert r.weight_sets == ("large",) and r.scales == (1.0,)  # the main weights' scales
+    assert [c.weights for c in r.network_candidates] == ["", "large", "large"]
+    assert Recipe.from_dict(r.to_dict()).candidates == r.candidates
+    assert r.scaled(2).candidates == ("net@2", "net@1:large", "net@0.5:large", "dis")
+    # --scales replaces the main weights' network candidates; those of a weight set stay, as the classical ones do
+    assert r.with_overrides(scales=(1, 0.5)).candidates == ("net@1", "net@0.5", "net@0.5:large", "net@0.25:large",
+                                                             "dis")
+    assert Recipe(candidates=("net@1:large", "net@1")).parsed[0].selector_kind == "net"
+
+
 def test_plain_finish_returns_the_network_flow_and_checks_the_count():
     img = textured_image(40, 48, 1)
     flow = np.random.default_rng(0).normal(size=(40, 48, 2)).astype(np.float32)
@@ -172,3 +187,28 @@ def test_the_bundled_selection_takes_a_large_motion_from_the_coarse_candidate():
     assert np.hypot(*(flow[square] - true[square]).transpose(2, 0, 1)).mean() < 1.0
     background = (slice(0, 40), slice(0, w))
     assert np.hypot(*(flow[background] - true[background]).transpose(2, 0, 1)).mean() < 0.5
+
+
+def test_alignment_settings_are_checked_and_carried_only_where_set():
+    r = Recipe(candidates=("net@1", "dis"), align={"min_shift": 24, "min_gain": 0.25}, name="default")
+    assert Recipe.from_dict(r.to_dict()) == r and r.to_dict()["align"] == {"min_shift": 24.0, "min_gain": 0.25}
+    assert "align" not in Recipe(candidates=("net@1",)).to_dict()  # recipes without it keep their old form
+    assert r.describe().startswith("default: pans over 24 px taken out first; net@1, dis")
+    for bad, match in (({"min_shift": -1}, "min_shift must be a number in"), ({"width": 8}, "width must be an integer"),
+                       ({"pan": 1}, "unknown alignment setting"), ([24], "must be a mapping")):
+        with pytest.raises(ValueError, match=match):
+            Recipe(align=bad)
+
+
+def test_prepare_takes_a_pan_out_and_finish_adds_it_back():
+    from tests.postprocess.test_align import pan
+
+    img1, img2 = pan(-60, 20)
+    plain = Recipe(candidates=("net@1",))
+    assert plain.prepare(img1, img2)[0] is img2 and plain.prepare(img1, img2)[1] == (0, 0)
+    r = Recipe(candidates=("net@1",), align={})
+    moved, (dx, dy) = r.prepare(img1, img2)
+    assert abs(dx + 60) <= 1 and abs(dy - 20) <= 1
+    residual = np.zeros(img1.shape[:2] + (2,), np.float32)
+    flow = r.finish(img1, moved, [residual], (dx, dy))
+    assert (flow[..., 0] == dx).all() and (flow[..., 1] == dy).all()

@@ -25,12 +25,12 @@ class FakeEstimator:
 
 class _Failing:
     def __init__(self, recipe):
-        self.is_plain, self.scales = False, recipe.scales
+        self.is_plain, self.scales, self.prepare = False, recipe.scales, recipe.prepare
 
-    def finish(self, img1, img2, candidates):
+    def finish(self, img1, img2, candidates, offset=(0, 0)):
         if int(img1[0, 0, 0]) == 3:
             raise ValueError("pair 3 cannot be refined")
-        return candidates[0] + 0.5
+        return candidates[0] + 0.5 + offset[0]
 
 
 def batches(indices, size=2):

@@ -240,3 +240,59 @@ def test_bundled_weights_measure_what_their_metrics_say(real_dir):
         zero[s["sequence"]].append(aee(np.zeros_like(s["flow"]), s["flow"], s.get("valid")))
     for group, values in ours.items():
         assert np.mean(values) < np.mean(dis[group]) and np.mean(values) < np.mean(zero[group]), group
+
+
+def _two_networks(seed_main=0, seed_other=1):
+    """(main state dict, a second one that differs in the coarse decoders only, as a large-motion stage leaves it)."""
+    torch.manual_seed(seed_main)
+    main = LiteFlowNet().state_dict()
+    torch.manual_seed(seed_other)
+    fresh = LiteFlowNet().state_dict()
+    other = {k: (fresh[k] if k.startswith("matching.") and k.split(".")[1] in ("3", "4") else v)
+             for k, v in main.items()}
+    return main, other
+
+
+def test_a_weight_set_is_stored_as_its_difference_and_read_back_whole(tmp_path):
+    from flowcli.weights import weight_set_delta
+
+    main, other = _two_networks()
+    delta = weight_set_delta(main, other, half=True)
+    assert delta and set(delta) == {k for k in main if not torch.equal(main[k].half(), other[k].half())}
+    assert all(k.startswith(("matching.3.", "matching.4.")) for k in delta)
+    save_checkpoint(tmp_path / "w.pt", main, {"name": "w", "recipe": {"candidates": ["net@1", "net@0.5:large"]}},
+                    half=True, weight_sets={"large": delta})
+    ckpt = load_checkpoint(tmp_path / "w.pt")
+    assert list(ckpt.weight_sets) == ["large"] and ckpt.recipe.weight_sets == ("large",)
+    whole = ckpt.weight_set("large")
+    assert set(whole) == set(main)
+    for k in main:
+        assert torch.equal(whole[k], other[k].half().float()), k
+        assert torch.equal(ckpt.weight_set("")[k], main[k].half().float()), k
+    with pytest.raises(KeyError, match="carries no weight set 'small'.*it carries: large"):
+        ckpt.weight_set("small")
+
+
+@pytest.mark.parametrize("sets, recipe, message", [
+    ({"large": {"matching.9.main.0.weight": torch.zeros(1)}}, None, "weight set 'large' holds tensors the network lacks"),
+    ({"large": {"matching.4.main.0.weight": torch.zeros(3)}}, None, "weight set 'large' holds misshaped tensors"),
+    ({"large": {"matching.4.main.0.weight": [1.0]}}, None, "weight set 'large' holds entries that are not tensors"),
+    ({"Large!": {"matching.4.main.0.weight": torch.zeros(1)}}, None, "weight set name 'Large!'"),
+    ({"large": {}}, None, "weight set 'large' must be a non-empty mapping"),
+    ({f"s{i}": {"matching.4.main.0.bias": torch.zeros(1)} for i in range(5)}, None, "at most 4 weight sets"),
+    ([1, 2], None, "its weight_sets must be a mapping"),
+    (None, {"candidates": ["net@1", "net@0.25:large"]}, "its recipe names the weight set 'large', which the file"),
+])
+def test_broken_weight_sets_are_refused_naming_the_file(tmp_path, sets, recipe, message):
+    main = LiteFlowNet().state_dict()
+    if isinstance(sets, dict):  # right shapes where the case is not about shapes
+        sets = {n: {k: (torch.zeros_like(main[k]) if isinstance(v, torch.Tensor) and k in main and v.numel() == 1
+                        and "misshaped" not in message else v) for k, v in sd.items()} for n, sd in sets.items()}
+    obj = {"format": "flowcli", "version": 1, "state_dict": main, "meta": {"name": "x"}}
+    if sets is not None:
+        obj["weight_sets"] = sets
+    if recipe is not None:
+        obj["meta"]["recipe"] = recipe
+    torch.save(obj, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=re.escape(str(tmp_path / "bad.pt")) + ".*" + re.escape(message)):
+        read_checkpoint(tmp_path / "bad.pt")

@@ -41,6 +41,8 @@ def command(app, weights: Optional[str], device: str, as_json: bool) -> None:
             lines.append(f"{label}: {card['path']} ({card['name']}, {card['kind']} checkpoint"
                          + (f", known as {card['entry']}" if card.get("entry") else "") + ")")
             lines += [f"  {key}: {value}" for key, value in card["meta"].items() if key != "name"]
+            lines += [f"  weight set {name}: {count} tensors differ from the main weights (candidates net@S:{name})"
+                      for name, count in card["weight_sets"].items()]
             lines.append(f"  recipe {card['recipe_text']}")
             lines += [f"  recipe {text}" for text in card.get("presets_text", {}).values()]
             lines.append("  recipe plain: the network alone")

@@ -61,6 +61,7 @@ def weights_card(weights: Optional[str] = None, hint: str = "pass weights=PATH")
                 recipe_text=ckpt.recipe.describe(),
                 presets_text={name: r.describe() for name, r in sorted(ckpt.presets.items())},
                 entry=entry.name if entry else None,
+                weight_sets={name: len(sd) for name, sd in sorted(ckpt.weight_sets.items())},
                 meta={k: v for k, v in ckpt.meta.items() if k in ("name", "training_data", "steps", "train_step",
                                                                   "source", "date")})
     if entry is not None and entry.kind == "bundled":

@@ -85,3 +85,27 @@ def test_a_recipe_whose_candidate_cannot_run_here_is_refused_before_any_work(inv
     r = invoke("dir", frames, "-o", out, "--weights", recipe_weights, "--candidates", "net@1,deepflow")
     assert r.exit_code == 1 and "deepflow needs opencv-contrib-python" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (out.exists() and any(out.iterdir()))
+
+
+def test_a_weight_set_in_the_file_is_listed_and_used_by_candidates(invoke, pair_files, tmp_path, recipe_weights):
+    """A file with a second weight set: ``info`` lists it, ``--candidates net@S:NAME`` runs it (another flow than the
+    main weights at that scale), and a set the file lacks is refused in one line before any output is written."""
+    import torch
+
+    from flowcli.weights import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(recipe_weights)
+    torch.manual_seed(5)
+    coarse = {k: torch.randn_like(v) * 0.05 for k, v in ckpt.state_dict.items() if k.startswith("matching.4.")}
+    two = tmp_path / "two.pt"
+    save_checkpoint(two, ckpt.state_dict, {**ckpt.meta, "name": "two"}, weight_sets={"large": coarse})
+    r = invoke("info", "--weights", two)
+    assert r.exit_code == 0 and f"weight set large: {len(coarse)} tensors differ" in r.stderr, r.stderr
+    main, _ = flow_of(invoke, pair_files, tmp_path, two, "--candidates", "net@0.5", "--no-refine")
+    large, info = flow_of(invoke, pair_files, tmp_path, two, "--candidates", "net@0.5:large", "--no-refine")
+    assert info["recipe"] == "custom" and not np.allclose(main, large)
+    out = tmp_path / "none.flo"
+    r = invoke("pair", *pair_files, "-o", out, "--weights", recipe_weights, "--candidates", "net@1,net@0.5:large")
+    assert r.exit_code == 1 and not out.exists()
+    assert r.stderr.strip() == ("error: recipe candidate net@0.5:large: with-recipe carries no weight set 'large' "
+                                "(it carries: none)"), r.stderr
