@@ -391,7 +391,7 @@ class Recipe:
         """One line: ``default: net@1, net@0.25, dis; learned selection; variational refinement; bf16 where native``."""
         parts = [", ".join(self.candidates)]
         if self.align is not None:
-            parts.insert(0, f"pans over {self.align.get('min_shift', 24):g} px taken out first")
+            parts.append(f"pans of {self.align.get('min_shift', 24):g}+ px taken out first")
         if len(self.candidates) > 1:
             method = self.selection["method"]
             parts.append(f"{method} selection" + ("" if method == "learned" else _kwargs(

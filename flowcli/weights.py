@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
 import torch
 
@@ -167,7 +167,7 @@ class Checkpoint:
 
 # Metadata a flowcli checkpoint may carry that the loader reads, with its checks; the rest is description (name,
 # training data, metrics) and only has to be plain, bounded data.
-def _check_recipe(d: Any, what: str, weight_sets: Mapping[str, Any]) -> None:
+def _check_recipe(d: Any, what: str, weight_sets: Collection[str]) -> None:
     try:
         recipe = Recipe.from_dict(d)
     except ValueError as exc:
@@ -177,7 +177,7 @@ def _check_recipe(d: Any, what: str, weight_sets: Mapping[str, Any]) -> None:
         raise ValueError(f"its {what} names the weight set {missing[0]!r}, which the file does not carry")
 
 
-def _check_meta(meta: Mapping[str, Any], weight_sets: Mapping[str, Any] = {}) -> None:  # noqa: B006 - read only
+def _check_meta(meta: Mapping[str, Any], weight_sets: Collection[str] = frozenset()) -> None:
     """Raise ValueError for metadata that is not plain bounded data, or whose recipe, presets, levels or
     preprocessing are unusable (or name a weight set not in ``weight_sets``): all found when the weights are loaded,
     before any network runs."""
@@ -381,7 +381,7 @@ _PUBLIC_DOC = ("original LiteFlowNet weights (Hui, Tang, Loy, CVPR 2018), PyTorc
 #: Every known checkpoint; the first bundled entry is the default weights.
 REGISTRY: tuple[Weights, ...] = (
     Weights(name="flowcli-synthetic", filename="flowcli-synthetic.pt", kind="bundled",
-            sha256="18ee8005b7d33525f293cf747a11e85cc2c4c7ba8728da7ac8b9a8b227af8226", doc="MODEL_CARD.md",
+            sha256="509b275b98fd5610c404019e60f9cc7f42092ea932d132555081003beedfa654", doc="MODEL_CARD.md",
             metrics={"real": "flowcli-synthetic.real.json", "val": "flowcli-synthetic.val.json",
                      "large": "flowcli-synthetic.large.json"}),
     Weights(name="network-default", filename="network-default.pytorch", kind="public",

@@ -193,7 +193,7 @@ def test_alignment_settings_are_checked_and_carried_only_where_set():
     r = Recipe(candidates=("net@1", "dis"), align={"min_shift": 24, "min_gain": 0.25}, name="default")
     assert Recipe.from_dict(r.to_dict()) == r and r.to_dict()["align"] == {"min_shift": 24.0, "min_gain": 0.25}
     assert "align" not in Recipe(candidates=("net@1",)).to_dict()  # recipes without it keep their old form
-    assert r.describe().startswith("default: pans over 24 px taken out first; net@1, dis")
+    assert r.describe().startswith("default: net@1, dis; pans of 24+ px taken out first; census selection")
     for bad, match in (({"min_shift": -1}, "min_shift must be a number in"), ({"width": 8}, "width must be an integer"),
                        ({"pan": 1}, "unknown alignment setting"), ([24], "must be a mapping")):
         with pytest.raises(ValueError, match=match):

@@ -105,8 +105,12 @@ def main() -> None:
             a, b, gt = s["img1"], s["img2"], np.nan_to_num(s["flow"])
             valid = s.get("valid")
             valid = np.isfinite(s["flow"]).all(2) if valid is None else valid
+            # where the recipe takes a pan out first, its candidates and selection see the rest of the motion: the
+            # truth is measured against them minus the pan (the same errors as with the pan added back)
+            b, offset = recipe.prepare(a, b)
+            gt = gt - np.asarray(offset, np.float32)
             key = hashlib.sha1(f"{root}|{s['name']}|{','.join(recipe.candidates)}|{est.checkpoint.name}|"
-                               f"{est.precision}".encode()).hexdigest()[:16]
+                               f"{est.precision}|{offset}".encode()).hexdigest()[:16]
             path = cache / f"{key}.npz" if cache else None
             if path and path.exists():
                 flows = list(np.load(path)["flows"])
@@ -115,7 +119,8 @@ def main() -> None:
                 if path:
                     np.savez(path, flows=np.stack(flows))
             group = f"{Path(root).name}:{s['sequence']}"
-            groups[group].append((pair_rows(recipe, a, b, flows, gt, valid), gt, valid))
+            bands_by = np.nan_to_num(s["flow"])  # bands of the true motion, pan included
+            groups[group].append((pair_rows(recipe, a, b, flows, gt, valid), bands_by, valid))
             print(f"{group} {s['name']}", flush=True)
     summary = {g: summarise(rows) for g, rows in groups.items()}
     census = ["census"] if recipe.selection["method"] != "census" else []

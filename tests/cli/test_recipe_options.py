@@ -68,6 +68,7 @@ def test_info_lists_the_bundled_presets_and_their_candidates(invoke):
     for name in ("default", "fast", "quality"):
         assert f"recipe {name}: net@1" in r.stderr
     assert "dis-fine" in r.stderr and "learned selection" in r.stderr and "bf16 where native" in r.stderr
+    assert r.stderr.count("pans of 24+ px taken out first") == 3
 
 
 def test_a_recipe_whose_candidate_cannot_run_here_is_refused_before_any_work(invoke, tmp_path, recipe_weights,
