@@ -3,9 +3,9 @@
     python tools/train_selector.py --out selector.json [--weights W] [--pairs 240] [--hidden 16] [--smooth 9]
 
 Renders synthetic pairs (flowcli.data.synthetic, photographic textures, motions from sub-pixel to ~160 px, some
-frames blurred, noisy or with another exposure), computes for each the candidate flows of a random subset of
-:data:`CANDIDATES` (always two or more) with the given weights, and fits the selector's scorer to minimise the expected
-``log(1 + EPE)`` of its pick over sampled pixels (a softmax over the candidates). No real pair is used: those measure
+frames blurred, noisy or with another exposure), computes for each the candidate flows of a random subset (two or
+more) of :data:`CANDIDATES`, or of ``--candidates``, with the given weights, and fits the selector's scorer to
+minimise the expected ``log(1 + EPE)`` of its pick over sampled pixels (a softmax over the candidates). No real pair is used: those measure
 the result (``tools/selection_report.py``). Writes the selector as JSON (``Selector.to_dict``), which a recipe takes as
 its ``selection``.
 """
@@ -104,8 +104,11 @@ def main() -> None:
     p.add_argument("--smooth", type=int, default=9)
     p.add_argument("--size", default="384x512")
     p.add_argument("--cache", default=None, help="keep the sampled pixels here (an .npz) and reuse them")
+    p.add_argument("--candidates", default=",".join(CANDIDATES),
+                   help="the pool each pair draws two or more candidates from (comma-separated specs)")
     args = p.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
+    pool = [c.strip() for c in args.candidates.split(",") if c.strip()]
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
         z = np.load(cache, allow_pickle=False)
@@ -122,8 +125,8 @@ def main() -> None:
                                max_motion=float(np.exp(rng.uniform(np.log(1.5), np.log(40)))),
                                large_share=large, large_range=(20.0, 160.0))
             sample = degrade(ds[0], rng)
-            n = int(rng.integers(2, len(CANDIDATES) + 1))
-            specs = [CANDIDATES[j] for j in sorted(rng.choice(len(CANDIDATES), size=n, replace=False))]
+            n = int(rng.integers(2, len(pool) + 1))
+            specs = [pool[j] for j in sorted(rng.choice(len(pool), size=n, replace=False))]
             data.append(pair_data(est, sample, specs, rng, args.per_pair))
             if (i + 1) % 20 == 0:
                 print(f"{i + 1} pairs, {time.time() - t0:.0f} s", flush=True)

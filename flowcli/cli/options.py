@@ -194,8 +194,8 @@ def flow_options(func: Callable) -> Callable:
                           "fast / quality: the weights' lighter / heavier presets; plain: the network alone (what "
                           "public checkpoints run by default)."),
         click.option("--candidates", callback=_candidates, default=None, metavar="C1,C2,..",
-                     help="Candidate flows of the recipe, the first preferred: net@S, cascade@B[/R], dis, dis-fine, deepflow "
-                          "(e.g. net@1,net@0.25,dis)."),
+                     help="Candidate flows of the recipe, the first preferred: net@S, net@S:WEIGHT_SET, cascade@B[/R], dis, "
+                          "dis-fine, deepflow (e.g. net@1,net@0.25,dis)."),
         click.option("--scales", callback=_scales, default=None, metavar="S1,S2,..",
                      help="Scales of the recipe's network candidates (net@S), the others kept (e.g. 1,0.5,0.25)."),
         click.option("--refine/--no-refine", default=None,
