@@ -38,10 +38,11 @@ def _overlap_error(a: np.ndarray, b: np.ndarray, dx: int, dy: int) -> float:
 
 def dominant_translation(img1: np.ndarray, img2: np.ndarray, *, width: int = 256) -> tuple[float, float, float]:
     """``(dx, dy, gain)``: the translation that best maps frame 1 onto frame 2 (``img2[y + dy, x + dx] ~ img1[y, x]``),
-    in pixels of the input, by phase correlation of the gray frames reduced to ``width`` pixels on their longer side;
+    in pixels of the input, by phase correlation of the gray frames reduced to ``width`` pixels on their longer side
+    (but never below 64 on the shorter one);
     ``gain`` is how much it explains: 1 - (mean absolute difference of the aligned overlap) / (that of the frames as
     they are), near 1 for a pan over texture, near 0 (or below) where the peak is noise."""
-    k = min(1.0, width / max(img1.shape[:2]))
+    k = min(1.0, max(width / max(img1.shape[:2]), 64 / min(img1.shape[:2])))  # a long thin frame keeps its rows
     a, b = _gray(img1, k), _gray(img2, k)
     window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_64F)
     (dx, dy), _ = cv2.phaseCorrelate(a, b, window)

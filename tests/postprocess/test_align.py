@@ -41,3 +41,10 @@ def test_shift_back_takes_whole_pixels_and_repeats_the_border():
         for x in range(6):
             np.testing.assert_array_equal(out[y, x], img[min(max(y - 1, 0), 4), min(x + 2, 5)])
     assert shift_back(img, 0, 0) is img
+
+
+def test_a_long_thin_frame_is_not_reduced_to_a_few_rows():
+    strip = textured_image(48, 3000, seed=3)
+    moved = np.ascontiguousarray(np.roll(strip, (4, 100), axis=(0, 1)))  # img2[y + 4, x + 100] = img1[y, x]
+    fx, fy, gain = dominant_translation(strip, moved)
+    assert abs(fx - 100) < 1 and abs(fy - 4) < 1 and gain > 0.5, (fx, fy, gain)
