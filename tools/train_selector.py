@@ -30,11 +30,31 @@ CANDIDATES = ("net@1", "net@0.25", "cascade@0.25", "dis", "deepflow")
 SEED = 7_000_001  # no training run of the network uses it
 
 
-def degrade(sample: dict, rng: np.random.Generator) -> dict:
-    """Real footage is not clean: some pairs get motion-like blur, sensor noise or a change of exposure in frame 2."""
+def motion_blur(img: np.ndarray, flow: np.ndarray, exposure: float, taps: int = 9) -> np.ndarray:
+    """``img`` blurred along ``flow`` as a shutter open for ``exposure`` of the time between the frames sees it: the
+    mean of the image sampled along each pixel's motion, centred on it (Sintel's final pass renders this)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = np.zeros_like(img, dtype=np.float32)
+    for t in (np.linspace(-0.5, 0.5, taps) * exposure).astype(np.float32):
+        out += cv2.remap(img, xs + t * flow[..., 0], ys + t * flow[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT_101)
+    return out / taps
+
+
+def degrade(sample: dict, rng: np.random.Generator, motion_share: float = 0.0) -> dict:
+    """Real footage is not clean: some pairs get motion blur along their flow (``motion_share`` of them; frame 2 is
+    blurred along frame 1's flow, the same where layers are large), lens-like blur, sensor noise or a change of exposure
+    in frame 2."""
     import cv2
 
     a, b = sample["img1"].astype(np.float32), sample["img2"].astype(np.float32)
+    if motion_share and rng.random() < motion_share:
+        exposure = float(rng.uniform(0.2, 0.7))
+        flow = np.nan_to_num(sample["flow"]).astype(np.float32)
+        a, b = motion_blur(a, flow, exposure), motion_blur(b, flow, exposure)
     if rng.random() < 0.3:
         k = int(rng.choice([3, 5, 7]))
         a, b = cv2.GaussianBlur(a, (k, k), 0), cv2.GaussianBlur(b, (k, k), 0)
@@ -104,6 +124,8 @@ def main() -> None:
     p.add_argument("--smooth", type=int, default=9)
     p.add_argument("--size", default="384x512")
     p.add_argument("--cache", default=None, help="keep the sampled pixels here (an .npz) and reuse them")
+    p.add_argument("--motion-blur", type=float, default=0.0, metavar="SHARE",
+                   help="share of the pairs blurred along their motion (default 0)")
     p.add_argument("--candidates", default=",".join(CANDIDATES),
                    help="the pool each pair draws two or more candidates from (comma-separated specs)")
     args = p.parse_args()
@@ -124,7 +146,7 @@ def main() -> None:
             ds = SyntheticFlow((h, w), seed=SEED + i, length=1, photos=photos, photo_share=0.8,
                                max_motion=float(np.exp(rng.uniform(np.log(1.5), np.log(40)))),
                                large_share=large, large_range=(20.0, 160.0))
-            sample = degrade(ds[0], rng)
+            sample = degrade(ds[0], rng, args.motion_blur)
             n = int(rng.integers(2, len(pool) + 1))
             specs = [pool[j] for j in sorted(rng.choice(len(pool), size=n, replace=False))]
             data.append(pair_data(est, sample, specs, rng, args.per_pair))
