@@ -19,7 +19,7 @@ import os
 import threading
 import warnings
 from dataclasses import replace
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from .devices import check_precision, resolve_device
 from .runtime import native_bf16
 from .io.image import as_rgb8
 from .model import LiteFlowNet
-from .recipe import Recipe, resolve_recipe
+from .recipe import Candidate, Recipe, resolve_recipe
 from .weights import Checkpoint, liteflownet, load_checkpoint
 
 MIN_SIZE = 32
@@ -264,16 +264,20 @@ class Estimator:
         self.fallbacks.append(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
-    def candidates(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        """The network's part of the recipe for a batch of same-size HxWx3 uint8 RGB pairs: per pair, one HxWx2 float32
-        flow per network candidate of the recipe (``net@S``, ``cascade@B/R``; in the input's pixels), in order."""
-        t1 = torch.from_numpy(np.stack(imgs1))
-        t2 = torch.from_numpy(np.stack(imgs2))
+    def network_flows(self, t1: torch.Tensor, t2: torch.Tensor,
+                      run: Optional[Callable[[str, Callable[[], torch.Tensor]], torch.Tensor]] = None
+                      ) -> list[torch.Tensor]:
+        """The recipe's network candidates (``net@S``, ``net@S:NAME``, ``cascade@B/R``) for NxHxWx3 uint8 RGB tensors:
+        Nx2xHxW flows in the input's pixels, in recipe order; each network pass is computed once. ``run(name, pass)``,
+        where given, runs each pass (``name`` as ``net@0.25`` or the cascade's spec) and returns its result: how
+        :func:`flowcli.bench.bench_recipe` times them."""
+        run = run or (lambda name, fn: fn())
         passes: dict[tuple[float, str], torch.Tensor] = {}
 
         def net(scale: float, weights: str = "") -> torch.Tensor:
             if (scale, weights) not in passes:  # a cascade's base pass is often a candidate of its own
-                passes[scale, weights] = self.flow_tensor(t1, t2, scale, weights)
+                passes[scale, weights] = run(Candidate("net", scale, weights=weights).spec,
+                                             lambda: self.flow_tensor(t1, t2, scale, weights))
             return passes[scale, weights]
 
         flows = []
@@ -282,10 +286,16 @@ class Estimator:
                 flows.append(net(c.scale, c.weights))
             else:
                 base = net(c.base)
-                residual = self.flow_tensor(t1, warp_back(t2.to(self.device), base), c.scale)
-                flows.append(compose_flows(base, residual))
+                flows.append(run(c.spec, lambda: compose_flows(base, self.flow_tensor(
+                    t1, warp_back(t2.to(self.device), base), c.scale))))
+        return flows
+
+    def candidates(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """The network's part of the recipe for a batch of same-size HxWx3 uint8 RGB pairs: per pair, one HxWx2 float32
+        flow per network candidate of the recipe (:meth:`network_flows`; in the input's pixels), in order."""
+        flows = self.network_flows(torch.from_numpy(np.stack(imgs1)), torch.from_numpy(np.stack(imgs2)))
         per_pair = [f.permute(0, 2, 3, 1).float().cpu().numpy() for f in flows]
-        return [[np.ascontiguousarray(f[i]) for f in per_pair] for i in range(len(t1))]
+        return [[np.ascontiguousarray(f[i]) for f in per_pair] for i in range(len(imgs1))]
 
     def flow_arrays(self, imgs1: Sequence[np.ndarray], imgs2: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Same-size HxWx3 uint8 RGB pairs -> their HxWx2 float32 flows, the whole recipe: the one path between numpy

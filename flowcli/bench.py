@@ -114,8 +114,6 @@ def bench_recipe(est: Estimator, *, width: int = 1024, height: int = 436, repeat
     a multiple of it. Smooth random textures stand in for frames (the stages' cost does not depend on the content)."""
     import cv2
 
-    from .api import compose_flows, warp_back
-
     recipe = est.recipe
     g = np.random.default_rng(seed)
     base = cv2.resize(g.random((height // 8 + 2, width // 8 + 2, 3), dtype=np.float32), (width + 6, height))
@@ -135,21 +133,15 @@ def bench_recipe(est: Estimator, *, width: int = 1024, height: int = 436, repeat
     def as_array(flow: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(flow[0].permute(1, 2, 0).float().cpu().numpy())
 
-    stages, passes, network = {}, {}, []
+    stages: dict = {}
     if recipe.align is not None:  # the pair moves 6 px: the pan search runs, nothing is taken out
         stages["alignment"], _ = median(lambda: recipe.prepare(img1, img2))
-    for c in recipe.network_candidates:
-        key = (c.scale, c.weights) if c.kind == "net" else (c.base, "")
-        if key not in passes:
-            spec = f"net@{key[0]:g}" + (f":{key[1]}" if key[1] else "")
-            stages[spec], passes[key] = median(lambda k=key: est.flow_tensor(t1, t2, *k))
-        if c.kind == "net":
-            network.append(as_array(passes[key]))
-            continue
-        base_flow = passes[key]
-        stages[c.spec], flow = median(lambda: compose_flows(base_flow, est.flow_tensor(
-            t1, warp_back(t2.to(est.device), base_flow), c.scale)))
-        network.append(as_array(flow))
+
+    def timed(name: str, fn):
+        stages[name], out = median(fn)
+        return out
+
+    network = [as_array(f) for f in est.network_flows(t1, t2, run=timed)]
     from .baselines import baseline_flow
 
     for c in recipe.parsed:

@@ -205,8 +205,9 @@ class Recipe:
     where there are several); ``refine``: keyword arguments of :func:`~flowcli.postprocess.variational_refine`, or None
     for no refinement; ``align``: keyword arguments of :func:`~flowcli.postprocess.align.global_offset`, or None: where
     set, a long dominant translation (a camera pan) is taken out of the pair first (:meth:`prepare`) and added back to
-    the flow (:meth:`finish`), so that every candidate estimates only what moves against it; ``bf16``: run the network under bfloat16 autocast where the device computes it natively (the
-    measured accuracy of the weights allows it), unless the caller asks for a precision. ``name`` is for display.
+    the flow (:meth:`finish`), so that every candidate estimates only what moves against it; ``bf16``: run the network
+    under bfloat16 autocast where the device computes it natively (the measured accuracy of the weights allows it),
+    unless the caller asks for a precision. ``name`` is for display.
 
     Every setting is checked here, with bounds: a recipe that names an unknown candidate or impossible settings is
     refused when it is made (when the weights are loaded), never halfway through a job."""
@@ -217,8 +218,9 @@ class Recipe:
     bf16: bool = False
     name: str = "custom"
     align: Optional[Mapping[str, Any]] = None
-    # the learned selection's scorer, made once from ``selection`` when the recipe is checked (not once per pair)
+    # made once when the recipe is checked, not once per pair: the learned selection's scorer, the parsed candidates
     _selector: Any = field(default=None, init=False, repr=False, compare=False)
+    _parsed: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.candidates, str) or not isinstance(self.candidates, Sequence):
@@ -230,6 +232,7 @@ class Recipe:
         if len(set(specs)) != len(specs):
             raise ValueError(f"recipe candidates must differ, got {', '.join(specs)}")
         object.__setattr__(self, "candidates", specs)
+        object.__setattr__(self, "_parsed", tuple(parsed))
         selection, selector = _check_selection(self.selection or {})
         object.__setattr__(self, "selection", selection)
         object.__setattr__(self, "_selector", selector)
@@ -244,7 +247,8 @@ class Recipe:
 
     @property
     def parsed(self) -> list[Candidate]:
-        return [parse_candidate(c) for c in self.candidates]
+        """The candidates as :class:`Candidate`, in recipe order."""
+        return list(self._parsed)
 
     @property
     def network_candidates(self) -> list[Candidate]:
@@ -276,8 +280,8 @@ class Recipe:
     def with_overrides(self, *, scales: Optional[Sequence[float]] = None, refine: Optional[bool] = None,
                        candidates: Optional[Sequence[str]] = None) -> "Recipe":
         """This recipe with other ``candidates``, or other ``scales`` for its ``net@S`` candidates with the main weights
-        (the others kept),
-        and/or refinement switched on (the recipe's own settings, or the refinement's defaults) or off."""
+        (the others kept), and/or refinement switched on (the recipe's own settings, or the refinement's defaults) or
+        off."""
         out = self
         if candidates is not None:
             out = replace(out, candidates=tuple(candidates), name="custom")
@@ -347,9 +351,9 @@ class Recipe:
             from flowcli.postprocess import variational_refine
 
             flow = variational_refine(img1, img2, flow, **self.refine)
-        flow = np.array(flow, dtype=np.float32)
-        flow[..., 0] += offset[0]
-        flow[..., 1] += offset[1]
+        flow = np.ascontiguousarray(flow, dtype=np.float32)
+        if offset != (0, 0):
+            flow = flow + np.array(offset, np.float32)  # a new array: a candidate's flow may be the one selected
         return flow
 
     def to_dict(self) -> dict:

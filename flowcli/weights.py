@@ -304,8 +304,7 @@ def save_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, torch.Tens
     path = Path(path)
 
     def plain(sd: Mapping[str, torch.Tensor]) -> dict:
-        return {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
-                for k, v in sd.items()}
+        return {k: _stored(v, half).contiguous() for k, v in sd.items()}
 
     meta = {"preprocessing": dict(ORIGINAL_PREPROCESSING), **dict(meta)}
     obj = {"format": FORMAT, "version": FORMAT_VERSION, "state_dict": plain(state_dict), "meta": meta}
@@ -320,12 +319,14 @@ def weight_set_delta(main: Mapping[str, torch.Tensor], other: Mapping[str, torch
                      half: bool = False) -> dict:
     """The tensors of ``other`` that differ from ``main`` (as stored: compared in fp16 when ``half``), for
     :func:`save_checkpoint`'s ``weight_sets``: a set trained on some levels only costs only those levels."""
-    def stored(v: torch.Tensor) -> torch.Tensor:
-        return v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()
-
     if set(main) != set(other):
         raise ValueError("the two state dicts hold different tensors")
-    return {k: v for k, v in other.items() if not torch.equal(stored(v), stored(main[k]))}
+    return {k: v for k, v in other.items() if not torch.equal(_stored(v, half), _stored(main[k], half))}
+
+
+def _stored(v: torch.Tensor, half: bool) -> torch.Tensor:
+    """A tensor as a checkpoint stores it: on the CPU, floating point in fp16 where ``half``."""
+    return v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()
 
 
 def convert_public_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *, name: Optional[str] = None,
