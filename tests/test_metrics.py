@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 
 from flowcli.metrics import (
+    BOUNDARY_BINS,
+    BOUNDARY_STEP,
     MetricAccumulator,
     accuracy,
     aee,
+    aee_by_boundary,
+    boundary_bin_labels,
+    boundary_distance,
     epe,
     fl_all,
     image_stats,
+    motion_boundaries,
     outliers,
 )
 
@@ -139,3 +145,139 @@ def test_empty_and_invalid_inputs():
         aee(np.zeros((2, 2, 2)), np.zeros((2, 3, 2)))
     with pytest.raises(ValueError, match="mask"):
         aee(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)), np.ones((3, 3), bool))
+
+
+# ---- AEE by distance to the nearest motion boundary
+# A 160x200 static background with a 20x20 square (rows 70-89, columns 90-109) moving by (20, 0).
+SQ_H, SQ_W, SQ_TOP, SQ_LEFT, SQ_SIZE = 160, 200, 70, 90, 20
+
+
+def _square_gt() -> np.ndarray:
+    gt = np.zeros((SQ_H, SQ_W, 2), np.float32)
+    gt[SQ_TOP:SQ_TOP + SQ_SIZE, SQ_LEFT:SQ_LEFT + SQ_SIZE, 0] = 20.0
+    return gt
+
+
+def _brute_boundaries(gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pixel by pixel: a valid pixel with a valid 4-neighbour whose flow differs by more than 1 px."""
+    h, w = valid.shape
+    out = np.zeros((h, w), bool)
+    for y in range(h):
+        for x in range(w):
+            for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                yy, xx = y + dy, x + dx
+                if 0 <= yy < h and 0 <= xx < w and valid[y, x] and valid[yy, xx]:
+                    out[y, x] |= float(np.linalg.norm(gt[y, x] - gt[yy, xx])) > 1.0
+    return out
+
+
+def _brute_distance(mask: np.ndarray) -> np.ndarray:
+    """Chessboard distance of every pixel to the nearest True pixel of ``mask``, by trying them all."""
+    ys, xs = np.nonzero(mask)
+    gy, gx = np.mgrid[:mask.shape[0], :mask.shape[1]]
+    d = np.maximum(np.abs(gy[..., None] - ys), np.abs(gx[..., None] - xs))
+    return d.min(axis=-1)
+
+
+def test_boundary_constants_and_labels():
+    assert BOUNDARY_STEP == 1.0 and BOUNDARY_BINS == (0, 10, 60, math.inf)
+    assert boundary_bin_labels() == ["0-10", "10-60", "60+"]
+
+
+def test_square_boundaries_sit_along_its_edge():
+    gt = _square_gt()
+    b = motion_boundaries(gt, np.ones((SQ_H, SQ_W), bool))
+    np.testing.assert_array_equal(b, _brute_boundaries(gt, np.ones((SQ_H, SQ_W), bool)))
+    t, lf, e = SQ_TOP, SQ_LEFT, SQ_SIZE
+    inside = np.zeros((SQ_H, SQ_W), bool)
+    inside[t:t + e, lf:lf + e] = True
+    ring = inside.copy()
+    ring[t + 1:t + e - 1, lf + 1:lf + e - 1] = False  # the square's own outermost pixels
+    # ... and the background pixels that touch them side by side (the outer ring's corners touch only diagonally)
+    outer = np.zeros_like(inside)
+    outer[t - 1, lf:lf + e] = outer[t + e, lf:lf + e] = True
+    outer[t:t + e, lf - 1] = outer[t:t + e, lf + e] = True
+    np.testing.assert_array_equal(b, ring | outer)
+    assert b.sum() == 4 * (e - 1) + 4 * e
+
+
+def test_distance_is_chessboard_to_the_edge():
+    b = motion_boundaries(_square_gt())
+    d = boundary_distance(b, 60)
+    brute = _brute_distance(b)
+    np.testing.assert_array_equal(d, np.where(brute <= 60, brute, np.inf))
+    above = SQ_TOP - 1  # the row of boundary pixels above the square
+    for k in (0, 1, 5, 9, 10, 30, 59, 60):
+        assert d[above - k, SQ_LEFT + 10] == k
+    assert d[SQ_TOP + 10, SQ_LEFT - 1 - 35] == 35  # to the left
+    assert d[0, 0] == math.inf  # 89 px from the square, beyond the limit
+    assert boundary_distance(np.zeros((5, 6), bool), 60).tolist() == np.full((5, 6), np.inf).tolist()
+
+
+def test_aee_by_boundary_on_the_square():
+    gt = _square_gt()
+    valid = np.ones((SQ_H, SQ_W), bool)
+    brute = _brute_distance(_brute_boundaries(gt, valid))
+    flow = gt.copy()
+    flow[..., 1] += (brute < 10).astype(np.float32)  # error 1.0 within 10 px of the edge, 0 elsewhere
+    bands = aee_by_boundary(flow, gt)
+    assert list(bands) == ["0-10", "10-60", "60+"]
+    assert bands["0-10"]["aee"] == pytest.approx(1.0)
+    assert bands["10-60"]["aee"] == 0.0 and bands["60+"]["aee"] == 0.0
+    counts = [int(np.count_nonzero(brute < 10)), int(np.count_nonzero((brute >= 10) & (brute < 60))),
+              int(np.count_nonzero(brute >= 60))]
+    assert [b["pixels"] for b in bands.values()] == counts and min(counts) > 0
+    assert sum(b["share"] for b in bands.values()) == pytest.approx(1.0)
+    assert bands["60+"]["share"] == pytest.approx(counts[2] / (SQ_H * SQ_W))
+    assert image_stats(flow, gt).as_dict()["by_boundary"] == bands
+
+
+def test_boundary_ignores_invalid_pixels():
+    # Left two columns still, right two moving by 5 px: a boundary between columns 1 and 2 ...
+    gt = np.zeros((3, 4, 2), np.float32)
+    gt[:, 2:, 0] = 5.0
+    assert motion_boundaries(gt).tolist() == [[False, True, True, False]] * 3
+    # ... but not when column 1 is invalid: its jump to column 2 is not a boundary, and it is not counted.
+    valid = np.ones((3, 4), bool)
+    valid[:, 1] = False
+    assert not motion_boundaries(gt, valid).any()
+    flow = gt.copy()
+    flow[:, 1] = 100.0  # a huge error on the invalid pixels only
+    bands = aee_by_boundary(flow, gt, valid)
+    assert [b["pixels"] for b in bands.values()] == [0, 0, 9]
+    assert bands["60+"]["aee"] == 0.0 and bands["0-10"]["aee"] is None
+
+
+def test_smooth_field_has_no_boundary():
+    gy, gx = np.mgrid[:30, :40].astype(np.float32)
+    smooth = np.stack([0.5 * gx, 0.5 * gy], axis=-1)  # 0.5 px more per pixel in x and in y
+    assert not motion_boundaries(smooth).any()
+    step = np.stack([gx, np.zeros_like(gx)], axis=-1)  # exactly 1 px per pixel: not more than 1 px
+    assert not motion_boundaries(step).any()
+    bands = aee_by_boundary(smooth + 1.0, smooth)
+    assert bands["60+"]["pixels"] == 30 * 40 and bands["60+"]["share"] == 1.0
+    assert bands["60+"]["aee"] == pytest.approx(math.sqrt(2), rel=1e-6)
+
+
+def test_by_boundary_pools_pixels_across_images():
+    sq_gt = _square_gt()
+    sq_flow = sq_gt + np.float32(2.0) * (boundary_distance(motion_boundaries(sq_gt)) < 10)[..., None]
+    gy, gx = np.mgrid[:30, :40].astype(np.float32)
+    smooth = np.stack([0.5 * gx, 0.5 * gy], axis=-1)
+    one, two = aee_by_boundary(sq_flow, sq_gt), aee_by_boundary(smooth + 3.0, smooth)
+    for kind in ("sintel", "kitti"):  # pooled over pixels whatever the AEE's rule
+        acc = MetricAccumulator(kind)
+        acc.add(sq_flow, sq_gt, sequence="a")
+        acc.add(smooth + 3.0, smooth, sequence="b")
+        pooled = acc.summary()["by_boundary"]
+        for label in boundary_bin_labels():
+            n = one[label]["pixels"] + two[label]["pixels"]
+            assert pooled[label]["pixels"] == n
+            sums = sum(b[label]["pixels"] * (b[label]["aee"] or 0.0) for b in (one, two))
+            assert pooled[label]["aee"] == pytest.approx(sums / n)
+            assert pooled[label]["share"] == pytest.approx(n / (SQ_H * SQ_W + 30 * 40))
+        assert pooled["0-10"]["aee"] == pytest.approx(2 * math.sqrt(2))
+        # the smooth image's 1200 pixels (error 3 * sqrt 2) join the square's far pixels (error 0) in "60+"
+        far = one["60+"]["pixels"]
+        assert pooled["60+"]["aee"] == pytest.approx(1200 * 3 * math.sqrt(2) / (far + 1200))
+        assert acc.per_sequence()["b"]["by_boundary"] == two

@@ -68,6 +68,14 @@ def degrade(sample: dict, rng: np.random.Generator, motion_share: float = 0.0) -
     return out
 
 
+def pool_estimator(weights: str | None, pool: list[str]) -> Estimator:
+    """The estimator :func:`pair_data` draws candidates from: built with the whole pool as its recipe, so that every
+    weight set the pool names (``net@S:NAME``) has its network, in the precision the recipes run in here (bf16 where
+    the CPU computes it natively)."""
+    return Estimator(weights, device="cpu", recipe=Recipe(candidates=tuple(pool)),
+                     precision="bf16" if native_bf16("cpu") else "fp32")
+
+
 def pair_data(est: Estimator, sample: dict, specs: list[str], rng: np.random.Generator, per_pair: int):
     """(features N x K x F, log1p EPE N x K) for ``per_pair`` pixels of one pair and the candidate subset ``specs``."""
     recipe = Recipe(candidates=tuple(specs))
@@ -136,8 +144,7 @@ def main() -> None:
         z = np.load(cache, allow_pickle=False)
         data = [(z[f"x{i}"], z[f"y{i}"]) for i in range(int(z["n"]))]
     else:
-        # the network in the precision the recipes run it in here (bf16 where the CPU computes it natively)
-        est = Estimator(args.weights, device="cpu", recipe="plain", precision="bf16" if native_bf16("cpu") else "fp32")
+        est = pool_estimator(args.weights, pool)
         photos = load_photos()
         rng = np.random.default_rng(SEED)
         data, t0 = [], time.time()

@@ -43,6 +43,9 @@ def _methods(app, baselines: tuple, with_model: bool, with_plain: bool, flow, wi
 @click.option("--per-sequence", is_flag=True, help="Also a row per sequence (Sintel scene, folder group).")
 @click.option("--by-magnitude", is_flag=True, help="Also the AEE per band of true motion: 0-1, 1-3, 3-10, 10-30, "
                                                    "30-100, 100+ px.")
+@click.option("--by-boundary", is_flag=True,
+              help="Also the AEE by distance to the nearest motion boundary of the ground truth: 0-10, 10-60, 60+ px "
+                   "(a motion boundary: 4-neighbours whose true flows differ by more than 1 px).")
 @click.option("--json", "json_file", default=None, metavar="FILE",
               help="Write all results (summary, per sequence, per image) as JSON to FILE ('-' = stdout).")
 @click.option("--markdown", "markdown_file", default=None, metavar="FILE",
@@ -65,9 +68,9 @@ def _methods(app, baselines: tuple, with_model: bool, with_plain: bool, flow, wi
 @flow_options
 @pass_app
 def command(app, dataset: str, root: str, split: Optional[str], passes: Optional[str], limit: Optional[int],
-            per_sequence: bool, by_magnitude: bool, json_file: Optional[str], markdown_file: Optional[str],
-            submission_dir: Optional[str], baselines: tuple, with_model: bool, with_plain: bool, with_recipes: tuple,
-            batch_size: int,
+            per_sequence: bool, by_magnitude: bool, by_boundary: bool, json_file: Optional[str],
+            markdown_file: Optional[str], submission_dir: Optional[str], baselines: tuple, with_model: bool,
+            with_plain: bool, with_recipes: tuple, batch_size: int,
             report_dir: Optional[str], overwrite: bool, flow) -> None:
     """Score optical flow on a dataset split, the way its benchmark does.
 
@@ -121,9 +124,10 @@ def command(app, dataset: str, root: str, split: Optional[str], passes: Optional
         if not app.is_main:
             return
         results = {mid: merge_results([g[mid] for g in gathered]) for mid in methods}
-        render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir)
+        render_eval(app, ds, results, n, per_sequence, by_magnitude, submission_dir, by_boundary=by_boundary)
         write_eval(app, ds, results, n, [str(getattr(e, "device", "")) for e in methods.values()], json_file=json_file,
-                   markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude)
+                   markdown_file=markdown_file, per_sequence=per_sequence, by_magnitude=by_magnitude,
+                   by_boundary=by_boundary)
         if report is not None:
             _finish_report(app, report, ds, n, results, methods, eval_seconds)
 

@@ -42,9 +42,11 @@ def write_text(path: str, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
-def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude: bool, submission_dir) -> None:
-    """The evaluation's tables on the console (the metrics, and with ``by_magnitude`` the AEE per band of motion)."""
-    from flowcli.jobs.evaluation import dataset_label, magnitude_rows, table_rows
+def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude: bool, submission_dir,
+                by_boundary: bool = False) -> None:
+    """The evaluation's tables on the console (the metrics, with ``by_magnitude`` the AEE per band of motion, with
+    ``by_boundary`` the AEE by distance to the nearest motion boundary)."""
+    from flowcli.jobs.evaluation import boundary_rows, dataset_label, magnitude_rows, table_rows
 
     if any(r.scored for r in results.values()) and not app.quiet:
         rule = "AEE over all pixels" if ds.metric_kind == "sintel" else "AEE = mean of per-image AEEs"
@@ -53,6 +55,9 @@ def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude
                     f"{name}, {n} pairs ({rule}; accuracies and Fl-all over all pixels)", group_size=len(results))
         if by_magnitude:
             print_table(app, *magnitude_rows(results), f"{name}: AEE by true motion (pixels pooled)", left=1)
+        if by_boundary:
+            print_table(app, *boundary_rows(results), f"{name}: AEE by distance to the nearest motion boundary "
+                        "(pixels pooled)", left=1)
     for r in results.values():
         if r.pairs > r.scored:
             app.info(f"{r.label}: {r.pairs - r.scored} of {r.pairs} pairs have no ground truth (predicted only)")
@@ -61,7 +66,7 @@ def render_eval(app, ds, results: dict, n: int, per_sequence: bool, by_magnitude
 
 
 def write_eval(app, ds, results: dict, n: int, devices: list, *, json_file, markdown_file, per_sequence: bool,
-               by_magnitude: bool) -> None:
+               by_magnitude: bool, by_boundary: bool = False) -> None:
     """The evaluation's JSON document and Markdown tables (to files, or '-' for stdout), stamped with the time and
     the machine (its CPU and the CUDA ``devices`` used)."""
     import datetime
@@ -76,4 +81,5 @@ def write_eval(app, ds, results: dict, n: int, devices: list, *, json_file, mark
         app.json(doc) if json_file == "-" else write_text(json_file, json.dumps(doc, indent=2) + "\n")
     if markdown_file:
         write_text(markdown_file, markdown_report(ds, results, pairs=n, per_sequence=per_sequence,
-                                                  by_magnitude=by_magnitude, stamp=stamp, machine=machine))
+                                                  by_magnitude=by_magnitude, by_boundary=by_boundary, stamp=stamp,
+                                                  machine=machine))

@@ -9,7 +9,8 @@
 * :func:`compare` runs several methods over one dataset -> ``{method: EvalResult}``.
 * :func:`table_rows` and :func:`markdown_table` lay results out as rows (whole split, then per sequence) for the
   command's rich table and for the Markdown of the README and the model card; :func:`magnitude_rows` gives the AEE
-  per band of true motion magnitude (where a method fails).
+  per band of true motion magnitude (where a method fails), :func:`boundary_rows` the AEE by distance to the nearest
+  motion boundary of the ground truth (whether a fast object's flow bleeds into the background beside it).
 * :func:`machine_description` says where a run happened (results without it mean little).
 
 :func:`evaluate` also feeds a report (:mod:`flowcli.jobs.report`) as it goes: ``on_pair`` receives every pair's sample
@@ -31,10 +32,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from flowcli.errors import GroundTruthError
-from flowcli.metrics import MetricAccumulator, magnitude_bin_labels
+from flowcli.metrics import MetricAccumulator, boundary_bin_labels, magnitude_bin_labels
 
-__all__ = ["COLUMNS", "EvalResult", "check_scorable", "compare", "evaluate", "machine_description", "magnitude_rows",
-           "markdown_by_group", "markdown_rows", "markdown_table", "merge_results", "method_name", "markdown_from_report", "markdown_report", "open_split", "prepare_split", "report", "missing_gt_error", "table_rows"]
+__all__ = ["COLUMNS", "EvalResult", "boundary_rows", "check_scorable", "compare", "evaluate", "machine_description",
+           "magnitude_rows", "markdown_by_group", "markdown_rows", "markdown_table", "merge_results", "method_name",
+           "markdown_from_report", "markdown_report", "open_split", "prepare_split", "report", "missing_gt_error",
+           "table_rows"]
 
 
 @dataclass
@@ -461,16 +464,37 @@ def markdown_table(results: Mapping[str, EvalResult], *, per_sequence: bool = Fa
 def magnitude_rows(results: Mapping[str, EvalResult]) -> tuple[List[str], List[List[str]]]:
     """``(header, rows)`` of the AEE per band of true motion magnitude (:data:`flowcli.metrics.MAGNITUDE_BINS`),
     pooled over the pixels of the whole split: a row per method, then the share of pixels in each band."""
-    labels = magnitude_bin_labels()
+    return _band_rows(results, "by_magnitude", magnitude_bin_labels())
+
+
+def boundary_rows(results: Mapping[str, EvalResult]) -> tuple[List[str], List[List[str]]]:
+    """``(header, rows)`` of the AEE per band of distance to the nearest motion boundary of the ground truth
+    (:data:`flowcli.metrics.BOUNDARY_BINS`: 0-10, 10-60, 60+ px), pooled over the pixels of the whole split: a row per
+    method, then the share of pixels in each band."""
+    return _band_rows(results, "by_boundary", boundary_bin_labels())
+
+
+def _band_rows(results: Mapping[str, EvalResult], key: str, labels: List[str]) -> tuple[List[str], List[List[str]]]:
+    """The rows of :func:`magnitude_rows`/:func:`boundary_rows` from the summaries' bands under ``key``."""
     header = ["method"] + [f"{b} px" for b in labels]
     rows: List[List[str]] = []
     bands = None
     for r in results.values():
-        bands = (r.summary or {}).get("by_magnitude") or {}
+        bands = (r.summary or {}).get(key) or {}
         rows.append([r.label] + [_fmt((bands.get(b) or {}).get("aee"), "px") for b in labels])
     if bands:
         rows.append(["share of pixels"] + [_fmt((bands.get(b) or {}).get("share"), "pct") + " %" for b in labels])
     return header, rows
+
+
+def _band_tables(results: Mapping[str, EvalResult], *, by_magnitude: bool, by_boundary: bool) -> str:
+    """The Markdown of the band tables asked for (each after a blank line), or ''."""
+    text = ""
+    if by_magnitude:
+        text += "\n" + markdown_rows(*magnitude_rows(results))
+    if by_boundary:
+        text += "\n" + markdown_rows(*boundary_rows(results))
+    return text
 
 
 def markdown_rows(header: List[str], rows: List[List[str]], *, left: int = 1) -> str:
@@ -524,12 +548,12 @@ def report(dataset: Any, results: Mapping[str, EvalResult], *, pairs: int, stamp
 
 
 def markdown_report(dataset: Any, results: Mapping[str, EvalResult], *, pairs: int, per_sequence: bool = False,
-                    by_magnitude: bool = False, stamp: str = "", machine: str = "") -> str:
+                    by_magnitude: bool = False, by_boundary: bool = False, stamp: str = "", machine: str = "") -> str:
     """The run's tables as Markdown, with a caption saying when and where (s/pair only means something with the
-    machine beside it)."""
+    machine beside it); ``by_magnitude``/``by_boundary`` add the AEE by true motion and by distance to the nearest
+    motion boundary."""
     text = markdown_table(results, per_sequence=per_sequence)
-    if by_magnitude:
-        text += "\n" + markdown_rows(*magnitude_rows(results))
+    text += _band_tables(results, by_magnitude=by_magnitude, by_boundary=by_boundary)
     return text + f"\n{dataset_label(dataset)}, {pairs} pairs; measured {stamp} on {machine}.\n"
 
 
@@ -558,17 +582,17 @@ def _aee_cell(summary: Optional[Mapping[str, Any]]) -> str:
 
 
 def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, by_magnitude: bool = True,
-                         compact: bool = False) -> str:
+                         by_boundary: bool = False, compact: bool = False) -> str:
     """:func:`markdown_report` of a saved JSON document (:func:`report`): the tables of the README and the model card
     are generated from the measurement itself, never copied by hand. ``compact``: :func:`markdown_by_group` (AEE per
-    group and method) instead of the full table."""
+    group and method) instead of the full table. ``by_boundary`` is off by default: documents written before it
+    existed have no ``by_boundary`` bands."""
     results = {mid: EvalResult.from_dict(r) for mid, r in doc["methods"].items()}
     if not compact:
         return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
-                               stamp=doc.get("date", ""), machine=doc.get("machine", ""))
+                               by_boundary=by_boundary, stamp=doc.get("date", ""), machine=doc.get("machine", ""))
     text = markdown_by_group(results)
-    if by_magnitude:
-        text += "\n" + markdown_rows(*magnitude_rows(results))
+    text += _band_tables(results, by_magnitude=by_magnitude, by_boundary=by_boundary)
     return text + (f"\n{dataset_label(doc)}, {doc['pairs']} pairs, AEE in pixels (per group the mean of its pairs); "
                    f"measured {doc.get('date', '')} on {doc.get('machine', '')}.\n")
 

@@ -131,6 +131,44 @@ def test_usage_errors(invoke, folder_tree, tmp_path):
     assert r.exit_code == 1 and "does not exist" in one_error_line(r)
 
 
+def test_by_boundary_table_markdown_and_json(invoke, folder_tree, tmp_path):
+    from flowcli.data.datasets import open_dataset
+    from flowcli.metrics import aee_by_boundary
+
+    md, js, sub = tmp_path / "b.md", tmp_path / "b.json", tmp_path / "sub"
+    r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--baseline", "dis", "--by-boundary",
+               "--markdown", md, "--json", js, "--write-submission", sub)
+    assert r.exit_code == 0, r.stderr
+    assert "AEE by distance to the nearest motion boundary" in r.stderr and "AEE by true motion" not in r.stderr
+    res = json.loads(js.read_text())["methods"]["dis"]
+    # the same numbers from aee_by_boundary on each pair's prediction (the submission's .flo) and ground truth
+    ds = open_dataset("folder", folder_tree)
+    expected = {}
+    for i in range(len(ds)):
+        s = ds[i]
+        flow, _ = read_flow(sub / f"{s['name']}.flo")
+        expected[s["name"]] = aee_by_boundary(flow, s["flow"], s.get("valid"))
+    assert len(expected) == 2
+    for img in res["per_image"]:
+        got, want = img["by_boundary"], expected[img["name"]]
+        assert list(got) == ["0-10", "10-60", "60+"]
+        assert [b["pixels"] for b in got.values()] == [b["pixels"] for b in want.values()]
+        for label in want:
+            assert got[label]["aee"] == pytest.approx(want[label]["aee"], rel=1e-6)
+    pooled = res["summary"]["by_boundary"]
+    labels = list(pooled)
+    n = [sum(e[b]["pixels"] for e in expected.values()) for b in labels]
+    assert [pooled[b]["pixels"] for b in labels] == n and n[0] > 0
+    assert pooled["0-10"]["aee"] == pytest.approx(
+        sum(e["0-10"]["pixels"] * e["0-10"]["aee"] for e in expected.values()) / n[0], rel=1e-6)
+    assert abs(sum(b["share"] for b in pooled.values()) - 1) < 1e-9
+    text = md.read_text()
+    cells = [f"{pooled[b]['aee']:.3f}" if pooled[b]["aee"] is not None else "-" for b in labels]
+    assert "| method | 0-10 px | 10-60 px | 60+ px |" in text
+    assert "| DIS medium | " + " | ".join(cells) + " |" in text
+    assert "| 0-1 px |" not in text  # --by-magnitude's table only when asked for
+
+
 def test_recipe_and_plain_side_by_side_with_bands(invoke, folder_tree, tmp_path, recipe_weights, weights_file):
     md, js = tmp_path / "t.md", tmp_path / "t.json"
     r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", recipe_weights, "--with-plain",
@@ -146,6 +184,7 @@ def test_recipe_and_plain_side_by_side_with_bands(invoke, folder_tree, tmp_path,
     text = md.read_text()
     assert "| method | 0-1 px | 1-3 px | 3-10 px | 10-30 px | 30-100 px | 100+ px |" in text
     assert "| share of pixels |" in text and "AEE by true motion" in r.stderr
+    assert "0-10 px" not in text and "motion boundary" not in r.stderr  # --by-boundary's table only when asked for
     # without a recipe in the weights, --with-plain adds nothing: the network is plain already
     r = invoke("eval", "--dataset", "folder", "--root", folder_tree, "--weights", weights_file, "--with-plain",
                "--json", js)
