@@ -585,8 +585,8 @@ def markdown_from_report(doc: Mapping[str, Any], *, per_sequence: bool = True, b
                          by_boundary: bool = False, compact: bool = False) -> str:
     """:func:`markdown_report` of a saved JSON document (:func:`report`): the tables of the README and the model card
     are generated from the measurement itself, never copied by hand. ``compact``: :func:`markdown_by_group` (AEE per
-    group and method) instead of the full table. ``by_boundary`` is off by default: documents written before it
-    existed have no ``by_boundary`` bands."""
+    group and method) instead of the full table. ``by_boundary`` (off by default) adds the AEE by distance to the
+    nearest motion boundary, from the document's ``by_boundary`` bands ('-' where it has none)."""
     results = {mid: EvalResult.from_dict(r) for mid, r in doc["methods"].items()}
     if not compact:
         return markdown_report(doc, results, pairs=doc["pairs"], per_sequence=per_sequence, by_magnitude=by_magnitude,
